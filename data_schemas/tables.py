@@ -1,0 +1,199 @@
+"""Read a clinic data folder (CSV or Parquet) into validated, typed tables.
+
+`load_clinic_data` is the one entry point: it reads the three tables, parses every cell,
+checks every rule and either returns `ClinicTables` that are safe to use or raises
+`DataValidationError` listing every problem. There is no partially valid result.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from data_schemas import validation
+from data_schemas.columns import CLIENTS, SESSIONS, THERAPISTS, TableSpec
+from data_schemas.parsing import parse_table
+from data_schemas.problems import DataValidationError, Problem
+
+
+@dataclass(frozen=True)
+class ClinicTables:
+    """The three tables of the contract, typed and validated."""
+
+    clients: pd.DataFrame
+    therapists: pd.DataFrame
+    sessions: pd.DataFrame
+
+    @property
+    def has_outcomes(self) -> bool:
+        return "dropout" in self.clients.columns and "violence" in self.clients.columns
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = handle.readline()
+    delimiter = ";" if header.count(";") > header.count(",") else ","
+    return pd.read_csv(
+        path,
+        sep=delimiter,
+        dtype=str,
+        keep_default_na=False,
+        encoding="utf-8-sig",
+        quoting=csv.QUOTE_MINIMAL,
+    )
+
+
+def _parquet_as_text(path: Path) -> pd.DataFrame:
+    """Read Parquet and turn it into text cells so CSV and Parquet share one parser."""
+    frame = pq.read_table(path).to_pandas()
+    text = pd.DataFrame(index=frame.index)
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            whole_days = column.isna() | (column == column.dt.normalize())
+            formatted = column.dt.strftime("%Y-%m-%d").where(whole_days, column.astype(str))
+            text[name] = formatted.astype("string")
+        elif pd.api.types.is_bool_dtype(column):
+            text[name] = column.map({True: "true", False: "false"}).astype("string")
+        else:
+            text[name] = column.astype("string")
+    return text
+
+
+def read_raw_table(folder: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Find `<table>.csv` or `<table>.parquet` in the folder and read its cells as text."""
+    candidates = [folder / f"{spec.name}.{suffix}" for suffix in ("csv", "parquet")]
+    present = [path for path in candidates if path.exists()]
+    if not present:
+        return None, [
+            Problem(
+                spec.name,
+                None,
+                None,
+                None,
+                f"file {spec.name}.csv or {spec.name}.parquet not found in {folder}",
+            )
+        ]
+    if len(present) > 1:
+        return None, [
+            Problem(
+                spec.name, None, None, None, "both a CSV and a Parquet file exist; keep exactly one"
+            )
+        ]
+    path = present[0]
+    try:
+        if path.stat().st_size == 0:
+            return None, [Problem(spec.name, None, None, None, f"{path.name} is empty")]
+        raw = _read_csv(path) if path.suffix == ".csv" else _parquet_as_text(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        return None, [
+            Problem(
+                spec.name,
+                None,
+                None,
+                None,
+                f"{path.name} is not a readable UTF-8 CSV file: {type(error).__name__}",
+            )
+        ]
+    except (pa.ArrowException, OSError) as error:
+        return None, [
+            Problem(
+                spec.name,
+                None,
+                None,
+                None,
+                f"{path.name} is not a readable Parquet file: {type(error).__name__}",
+            )
+        ]
+    return raw, []
+
+
+def parse_and_check(
+    raw_clients: pd.DataFrame, raw_therapists: pd.DataFrame, raw_sessions: pd.DataFrame
+) -> tuple[ClinicTables, list[Problem]]:
+    """Parse three raw tables and apply every rule; the tables are usable only without problems."""
+    problems: list[Problem] = []
+    typed = {}
+    for spec, raw in (
+        (CLIENTS, raw_clients),
+        (THERAPISTS, raw_therapists),
+        (SESSIONS, raw_sessions),
+    ):
+        table, parse_problems = parse_table(raw, spec)
+        unreadable = {(p.row, p.column) for p in parse_problems if p.row is not None}
+        problems += parse_problems
+        if not any(p.row is None for p in parse_problems):
+            problems += validation.check_columns(table, spec, unreadable)
+        typed[spec.name] = table
+    clients, therapists, sessions = typed["clients"], typed["therapists"], typed["sessions"]
+    if not any(p.row is None for p in problems):
+        problems += validation.check_clients(clients, therapists)
+        problems += validation.check_sessions(sessions, clients)
+        problems += validation.check_outcome_sessions(clients, sessions)
+    present_outcomes = [c for c in ("dropout", "violence") if c in raw_clients.columns]
+    if len(present_outcomes) == 1:
+        problems.append(
+            Problem(
+                "clients",
+                None,
+                None,
+                None,
+                "give both outcome columns (dropout and violence) or neither",
+            )
+        )
+    return ClinicTables(clients, therapists, sessions), problems
+
+
+def load_clinic_data(folder: str | Path, *, require_outcomes: bool = False) -> ClinicTables:
+    """Read and validate a clinic data folder; raise `DataValidationError` with every problem."""
+    folder = Path(folder)
+    problems: list[Problem] = []
+    raws = {}
+    for spec in (CLIENTS, THERAPISTS, SESSIONS):
+        raw, read_problems = read_raw_table(folder, spec)
+        problems += read_problems
+        raws[spec.name] = raw
+    if problems:
+        raise DataValidationError(problems)
+    tables, problems = parse_and_check(raws["clients"], raws["therapists"], raws["sessions"])
+    if require_outcomes and not tables.has_outcomes:
+        problems.append(
+            Problem(
+                "clients",
+                None,
+                "dropout",
+                None,
+                "training needs the outcome columns dropout and violence",
+            )
+        )
+    if problems:
+        raise DataValidationError(problems)
+    return tables
+
+
+def write_clinic_data(
+    tables: ClinicTables, folder: str | Path, *, file_format: str = "csv"
+) -> None:
+    """Write the three tables in the contract's file layout (dates as ISO, booleans as true/false)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in (
+        ("clients", tables.clients),
+        ("therapists", tables.therapists),
+        ("sessions", tables.sessions),
+    ):
+        if file_format == "parquet":
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+        else:
+            out = frame.copy()
+            for column in out.columns:
+                if pd.api.types.is_datetime64_any_dtype(out[column]):
+                    out[column] = out[column].dt.strftime("%Y-%m-%d")
+                elif pd.api.types.is_bool_dtype(out[column]):
+                    out[column] = out[column].map({True: "true", False: "false"})
+            out.to_csv(folder / f"{name}.csv", index=False)

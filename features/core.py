@@ -1,0 +1,133 @@
+"""The feature arithmetic: every landmark feature from `ClientArrays`, vectorised in numpy.
+
+This is the only place a feature value is computed. The batch transform calls it once per
+landmark for all clients whose session k exists; the API calls it for one client. Only
+session columns 1..k are read, which is what makes the features leakage-free by
+construction: nothing after session k can reach a landmark-k row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from data_schemas import ranges
+from features.arrays import ATTRIBUTE_FEATURES, INSTRUMENT_CODES, ClientArrays
+from features.registry import FEATURE_NAMES
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is 0 (without a warning)."""
+    out = np.full(np.shape(numerator), np.nan)
+    return np.divide(numerator, denominator, out=out, where=denominator > 0)
+
+
+def _alliance_pomp(score: np.ndarray, instrument: np.ndarray) -> np.ndarray:
+    """Alliance on the 0..100 POMP scale, via the contract's own `percent_of_maximum`."""
+    pomp = np.full(score.shape, np.nan)
+    for code, name in enumerate(INSTRUMENT_CODES):
+        used = instrument == code
+        pomp[used] = ranges.INSTRUMENTS[name].percent_of_maximum(score[used])
+    return pomp
+
+
+def _first_last(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: first and last recorded value, how many are recorded, and where the last is."""
+    recorded = ~np.isnan(values)
+    rows = np.arange(values.shape[0])
+    first_at = recorded.argmax(axis=1)
+    last_at = values.shape[1] - 1 - recorded[:, ::-1].argmax(axis=1)
+    # With nothing recorded both positions point at a NaN cell, so first/last come out NaN.
+    return values[rows, first_at], values[rows, last_at], recorded.sum(axis=1), last_at
+
+
+def _mean(values: np.ndarray, count: np.ndarray) -> np.ndarray:
+    return _divide(np.where(np.isnan(values), 0.0, values).sum(axis=1), count)
+
+
+def _slope(values: np.ndarray, count: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Least-squares slope against session number 1..k over the recorded cells."""
+    recorded = ~np.isnan(values)
+    session = np.broadcast_to(np.arange(1.0, values.shape[1] + 1.0), values.shape)
+    session_mean = _divide(np.where(recorded, session, 0.0).sum(axis=1), count)
+    d_session = np.where(recorded, session - session_mean[:, None], 0.0)
+    d_value = np.where(recorded, values - mean[:, None], 0.0)
+    # One rating gives d_session == 0 everywhere, hence a zero denominator and NaN.
+    return _divide((d_session * d_value).sum(axis=1), (d_session * d_session).sum(axis=1))
+
+
+def _rupture(
+    pomp: np.ndarray, count: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Largest fall between consecutive ratings, and the recovery since that fall."""
+    n, k = pomp.shape
+    if k < 2:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    rated = ~np.isnan(pomp)
+    position = np.arange(k)
+    # For each session j >= 1: where the previous rating (before j) sits, -1 if none.
+    latest_rated = np.maximum.accumulate(np.where(rated, position, -1), axis=1)
+    previous_at = latest_rated[:, :-1]
+    previous = np.take_along_axis(pomp, np.maximum(previous_at, 0), axis=1)
+    falls = np.where(rated[:, 1:] & (previous_at >= 0), previous - pomp[:, 1:], -np.inf)
+    largest = falls.max(axis=1)
+    fall_ends_at = falls.argmax(axis=1) + 1
+    after_fall = rated & (position >= fall_ends_at[:, None])
+    low_after_fall = np.where(after_fall, pomp, np.inf).min(axis=1)
+    fell = largest > 0
+    two_ratings = count >= 2
+    drop = np.where(two_ratings, np.where(fell, largest, 0.0), np.nan)
+    recovery = np.where(two_ratings, np.where(fell, last - low_after_fall, 0.0), np.nan)
+    return drop, recovery
+
+
+def landmark_feature_matrix(
+    arrays: ClientArrays, therapist_dropout_rate: np.ndarray, landmark: int
+) -> np.ndarray:
+    """Feature rows (columns in `FEATURE_NAMES` order) at landmark k from sessions 1..k.
+
+    Every client in `arrays` must have a session k; the caller selects those rows.
+    """
+    k = landmark
+    n = arrays.n_sessions.shape[0]
+    pomp = _alliance_pomp(arrays.alliance_score[:, :k], arrays.alliance_instrument[:, :k])
+    rows = np.arange(n)
+
+    first, last, n_rated, last_at = _first_last(pomp)
+    mean = _mean(pomp, n_rated)
+    lowest = np.where(np.isnan(pomp), np.inf, pomp).min(axis=1)
+    largest_drop, recovery = _rupture(pomp, n_rated, last)
+    instrument_last = arrays.alliance_instrument[rows, last_at].astype(np.float64)
+    therapist_rated_last = arrays.rated_by_therapist[rows, last_at].astype(np.float64)
+    none_rated = n_rated == 0
+
+    gad7_first, gad7_last, n_gad7, _ = _first_last(arrays.gad7[:, :k])
+    distress = arrays.distress[:, :k]
+    distress_first, distress_last, n_distress, _ = _first_last(distress)
+    missed = ~arrays.attended[:, :k]
+
+    columns = {
+        "landmark": np.full(n, float(k)),
+        "alliance_pomp_first": first,
+        "alliance_pomp_last": last,
+        "alliance_pomp_mean": mean,
+        "alliance_pomp_min": np.where(none_rated, np.nan, lowest),
+        "alliance_pomp_slope": _slope(pomp, n_rated, mean),
+        "alliance_largest_drop": largest_drop,
+        "alliance_recovery_since_drop": recovery,
+        "alliance_n_rated": n_rated.astype(np.float64),
+        "alliance_instrument_last": np.where(none_rated, np.nan, instrument_last),
+        "alliance_rated_by_therapist_last": np.where(none_rated, np.nan, therapist_rated_last),
+        "missed_sessions": missed.sum(axis=1).astype(np.float64),
+        "latest_session_missed": missed[:, k - 1].astype(np.float64),
+        "days_since_intake": arrays.days_since_intake[:, k - 1],
+        "gad7_first": gad7_first,
+        "gad7_last": gad7_last,
+        "gad7_change": np.where(n_gad7 >= 2, gad7_last - gad7_first, np.nan),
+        "pre_session_distress_first": distress_first,
+        "pre_session_distress_last": distress_last,
+        "pre_session_distress_mean": _mean(distress, n_distress),
+        "therapist_dropout_rate_oof": therapist_dropout_rate,
+    }
+    for j, name in enumerate(ATTRIBUTE_FEATURES):
+        columns[name] = arrays.attributes[:, j]
+    return np.column_stack([columns[name] for name in FEATURE_NAMES])

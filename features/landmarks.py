@@ -1,0 +1,182 @@
+"""`LandmarkFeatureBuilder`: clinic tables in, one feature row per client and landmark out.
+
+A landmark is the moment after session k (k = 1..5) when a prediction is made. The row
+for (client, k) uses only sessions 1..k, so training rows look exactly like what the
+clinic knows when it asks. The builder is a scikit-learn transformer, so training, batch
+scoring and the API share it; `transform_history` is the API's one-client path and runs
+the same numpy core as `transform`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from data_schemas.ranges import LANDMARKS
+from data_schemas.records import ClientHistory
+from data_schemas.tables import ClinicTables
+from features.arrays import ClientArrays, arrays_from_history, arrays_from_tables
+from features.core import landmark_feature_matrix
+from features.registry import FEATURE_NAMES
+from features.therapist_history import (
+    TherapistDropoutHistory,
+    client_folds,
+    cross_fitted_rates,
+    episode_end_days,
+)
+
+TherapistHistoryMode = Literal["cross_fit", "temporal"]
+
+
+class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
+    """Build landmark feature rows from `ClinicTables`.
+
+    Parameters
+    ----------
+    landmarks : the sessions k after which rows are made (a subset of 1..5).
+    n_folds : folds K for the cross-fitted therapist dropout rate of training rows.
+    prior_strength : pseudo-count m pulling a therapist's dropout rate toward the clinic
+        rate, rate = (dropouts + m * mean) / (n + m). 10 means a therapist needs about ten
+        clients before their own record outweighs the clinic average.
+    random_state : seed of the fold assignment (a permutation of the sorted client ids).
+    therapist_history : "cross_fit" (random splits) or "temporal" (count only clients
+        whose last session was before this client's intake; use for temporal splits).
+
+    `fit` reads the clients' `dropout` column and no other outcome. `fit_transform` gives
+    training rows their out-of-fold therapist rate; `transform` uses the full fit.
+    Output: a float64 DataFrame indexed by (client_id, landmark), columns `FEATURE_NAMES`.
+    """
+
+    def __init__(
+        self,
+        landmarks: tuple[int, ...] = LANDMARKS,
+        n_folds: int = 5,
+        prior_strength: float = 10.0,
+        random_state: int = 0,
+        therapist_history: TherapistHistoryMode = "cross_fit",
+    ) -> None:
+        self.landmarks = landmarks
+        self.n_folds = n_folds
+        self.prior_strength = prior_strength
+        self.random_state = random_state
+        self.therapist_history = therapist_history
+
+    def _check_params(self) -> None:
+        landmarks = tuple(self.landmarks)
+        if not landmarks or not set(landmarks) <= set(LANDMARKS):
+            raise ValueError(
+                f"landmarks must be a non-empty subset of {LANDMARKS}, got {landmarks}"
+            )
+        if self.n_folds < 2:
+            raise ValueError(f"n_folds must be at least 2, got {self.n_folds}")
+        if self.prior_strength < 0:
+            raise ValueError(f"prior_strength must be 0 or more, got {self.prior_strength}")
+        if self.therapist_history not in ("cross_fit", "temporal"):
+            raise ValueError(
+                "therapist_history must be 'cross_fit' or 'temporal', "
+                f"got {self.therapist_history!r}"
+            )
+
+    @property
+    def _width(self) -> int:
+        return max(self.landmarks)
+
+    def _training_clients(self, tables: ClinicTables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Client ids (sorted), therapist ids and dropout flags: all that fit may read."""
+        if "dropout" not in tables.clients.columns:
+            raise ValueError(
+                "fit needs the clients table's dropout column (training data with outcomes) "
+                "to learn each therapist's dropout rate"
+            )
+        clients = tables.clients.sort_values("client_id", kind="stable")
+        if clients["dropout"].isna().any():
+            missing = clients.loc[clients["dropout"].isna(), "client_id"].iloc[0]
+            raise ValueError(
+                f"clients: dropout is empty for client {missing!r}; give true or false"
+            )
+        return (
+            clients["client_id"].to_numpy(dtype=object),
+            clients["therapist_id"].to_numpy(dtype=object),
+            clients["dropout"].to_numpy(dtype=bool),
+        )
+
+    def fit(self, tables: ClinicTables, y: None = None) -> Self:
+        """Learn each therapist's dropout counts from the clients' `dropout` column."""
+        self._fit(tables)
+        return self
+
+    def _fit(self, tables: ClinicTables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._check_params()
+        client_ids, therapist_ids, dropout = self._training_clients(tables)
+        self.therapist_dropouts_ = TherapistDropoutHistory.learn(
+            therapist_ids,
+            dropout,
+            episode_end_days(tables, client_ids),
+            prior_strength=float(self.prior_strength),
+            temporal=self.therapist_history == "temporal",
+        )
+        return client_ids, therapist_ids, dropout
+
+    def fit_transform(self, tables: ClinicTables, y: None = None) -> pd.DataFrame:
+        """Fit, then build the training rows with a leak-free therapist dropout rate.
+
+        Cross-fit: each client's rate comes from the folds that do not hold the client.
+        Temporal: the full fit already excludes the client (their episode cannot have
+        ended before their own intake).
+        """
+        client_ids, therapist_ids, dropout = self._fit(tables)
+        arrays = arrays_from_tables(tables, self._width)
+        if self.therapist_history == "temporal":
+            rates = self.therapist_dropouts_.rates(arrays.therapist_ids, arrays.intake_days)
+        else:
+            folds = client_folds(client_ids, self.n_folds, self.random_state)
+            rates = cross_fitted_rates(
+                therapist_ids, dropout, folds, prior_strength=float(self.prior_strength)
+            )
+        return self._frame(arrays, rates)
+
+    def transform(self, tables: ClinicTables) -> pd.DataFrame:
+        """Feature rows for every client and landmark k whose session k exists."""
+        check_is_fitted(self)
+        arrays = arrays_from_tables(tables, self._width)
+        rates = self.therapist_dropouts_.rates(arrays.therapist_ids, arrays.intake_days)
+        return self._frame(arrays, rates)
+
+    def transform_history(self, history: ClientHistory, landmark: int) -> np.ndarray:
+        """One client's feature row at `landmark`, shape (1, n_features), without pandas.
+
+        Sessions after `landmark` are ignored. Equal to the row `transform` gives.
+        """
+        check_is_fitted(self)
+        if landmark not in self.landmarks:
+            raise ValueError(f"landmark must be one of {tuple(self.landmarks)}, got {landmark}")
+        if len(history.sessions) < landmark:
+            raise ValueError(
+                f"a landmark-{landmark} row needs session {landmark}; "
+                f"the history has {len(history.sessions)} session(s)"
+            )
+        arrays = arrays_from_history(history, landmark)
+        rate = self.therapist_dropouts_.rates(arrays.therapist_ids, arrays.intake_days)
+        return landmark_feature_matrix(arrays, rate, landmark)
+
+    def get_feature_names_out(self, input_features: None = None) -> np.ndarray:
+        """The output columns, `FEATURE_NAMES` in registry order."""
+        return np.asarray(FEATURE_NAMES, dtype=object)
+
+    def _frame(self, arrays: ClientArrays, rates: np.ndarray) -> pd.DataFrame:
+        blocks, client_rows, landmarks = [], [], []
+        for k in sorted(self.landmarks):
+            rows = np.flatnonzero(arrays.n_sessions >= k)
+            blocks.append(landmark_feature_matrix(arrays.take(rows), rates[rows], k))
+            client_rows.append(rows)
+            landmarks.append(np.full(len(rows), k, dtype=np.int64))
+        row, landmark = np.concatenate(client_rows), np.concatenate(landmarks)
+        order = np.lexsort((landmark, row))
+        index = pd.MultiIndex.from_arrays(
+            [arrays.client_ids[row[order]], landmark[order]], names=["client_id", "landmark"]
+        )
+        return pd.DataFrame(np.vstack(blocks)[order], index=index, columns=list(FEATURE_NAMES))

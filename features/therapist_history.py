@@ -1,0 +1,154 @@
+"""A therapist's dropout rate with their other clients, without leaking the client's own.
+
+Therapists differ in how many of their clients drop out (Saxon, Barkham, Foster & Parry
+2017, Clin Psychol Psychother 24(3)), so the therapist's track record is a feature. Learned naively it leaks: a
+client's own dropout would be counted in their own feature. Two leak-free ways are given:
+
+- cross-fit (like scikit-learn's `TargetEncoder`): clients are split into K folds by a
+  seeded permutation of their ids, and a training client's rate comes from the other folds;
+- temporal: a client's rate counts only the therapist's clients whose episode (last
+  session) ended before this client's intake, as it would have been known at the time.
+
+Rates are shrunk toward the clinic-wide rate: rate = (dropouts + m * mean) / (n + m),
+with prior strength m (an empirical-Bayes style pseudo-count of m average clients), so a
+therapist with 2 clients is not labelled 0 % or 100 %. A therapist with no history gets
+the clinic-wide rate.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Self
+
+import numpy as np
+import pandas as pd
+
+from data_schemas.tables import ClinicTables
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    out = np.full(np.shape(numerator), np.nan)
+    return np.divide(numerator, denominator, out=out, where=denominator > 0)
+
+
+def _cumulative(dropped: np.ndarray) -> np.ndarray:
+    """Dropouts among the first i episodes, for i = 0..n."""
+    return np.concatenate(([0.0], np.cumsum(dropped)))
+
+
+def shrunk_rate(
+    dropouts: np.ndarray, clients: np.ndarray, mean: np.ndarray, prior_strength: float
+) -> np.ndarray:
+    """(dropouts + m * mean) / (clients + m); exactly `mean` for a therapist without clients."""
+    shrunk = _divide(dropouts + prior_strength * mean, clients + prior_strength)
+    return np.where(clients > 0, shrunk, mean)
+
+
+@dataclass(frozen=True)
+class TherapistDropoutHistory:
+    """Per therapist, the end days of their clients' episodes (sorted) and dropouts so far.
+
+    `dropouts_before[t][i]` is the number of dropouts among therapist t's first i episodes
+    to end, so "clients ended before day d" is one binary search. The clinic-wide arrays
+    give the mean in the same way.
+    """
+
+    prior_strength: float
+    temporal: bool
+    therapist_codes: dict[str, int]
+    episode_ends: tuple[np.ndarray, ...]
+    dropouts_before: tuple[np.ndarray, ...]
+    clinic_episode_ends: np.ndarray
+    clinic_dropouts_before: np.ndarray
+
+    @classmethod
+    def learn(
+        cls,
+        therapist_ids: np.ndarray,
+        dropout: np.ndarray,
+        episode_end_days: np.ndarray,
+        *,
+        prior_strength: float,
+        temporal: bool,
+    ) -> Self:
+        """Count dropouts per therapist from clients' therapist, dropout flag and end day."""
+        codes, therapists = pd.factorize(pd.Index(therapist_ids, dtype=object), sort=True)
+        order = np.lexsort((episode_end_days, codes))
+        ends, dropped = episode_end_days[order], dropout[order].astype(np.float64)
+        bounds = np.searchsorted(codes[order], np.arange(len(therapists) + 1))
+        segments = list(itertools.pairwise(bounds))
+        clinic_order = np.argsort(episode_end_days, kind="stable")
+        return cls(
+            prior_strength=prior_strength,
+            temporal=temporal,
+            therapist_codes={str(t): i for i, t in enumerate(therapists)},
+            episode_ends=tuple(ends[a:b] for a, b in segments),
+            dropouts_before=tuple(_cumulative(dropped[a:b]) for a, b in segments),
+            clinic_episode_ends=episode_end_days[clinic_order],
+            clinic_dropouts_before=_cumulative(dropout[clinic_order].astype(np.float64)),
+        )
+
+    def _known_before(self, ends: np.ndarray, intake_days: np.ndarray) -> np.ndarray:
+        """How many of the (sorted) episodes count for clients with these intake days."""
+        if self.temporal:
+            return np.searchsorted(ends, intake_days, side="left")
+        return np.full(intake_days.shape, len(ends))
+
+    def rates(self, therapist_ids: Sequence[str], intake_days: np.ndarray) -> np.ndarray:
+        """Shrunk dropout rate of each client's therapist, from the learned clients only."""
+        clinic_n = self._known_before(self.clinic_episode_ends, intake_days)
+        mean = _divide(self.clinic_dropouts_before[clinic_n], clinic_n)
+        codes = np.array([self.therapist_codes.get(t, -1) for t in therapist_ids], dtype=np.int64)
+        clients = np.zeros(len(codes), dtype=np.int64)
+        dropouts = np.zeros(len(codes))
+        for code in np.unique(codes[codes >= 0]):
+            at = np.flatnonzero(codes == code)
+            known = self._known_before(self.episode_ends[code], intake_days[at])
+            clients[at] = known
+            dropouts[at] = self.dropouts_before[code][known]
+        return shrunk_rate(dropouts, clients, mean, self.prior_strength)
+
+
+def episode_end_days(tables: ClinicTables, client_ids: np.ndarray) -> np.ndarray:
+    """Day (since 1970) of each client's last session; the intake day without sessions."""
+    clients = tables.clients.set_index("client_id")
+    last_session = tables.sessions.groupby("client_id")["session_date"].max()
+    end = last_session.reindex(client_ids).fillna(clients["intake_date"].reindex(client_ids))
+    return end.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+
+
+def client_folds(client_ids: np.ndarray, n_folds: int, random_state: int) -> np.ndarray:
+    """Fold 0..K-1 of each client from a seeded permutation of the sorted ids.
+
+    Depends only on the set of ids and the seed, never on outcomes or row order.
+    """
+    order = np.argsort(client_ids, kind="stable")
+    folds = np.empty(len(client_ids), dtype=np.int64)
+    permuted = np.random.default_rng(random_state).permutation(len(client_ids))
+    folds[order[permuted]] = np.arange(len(client_ids)) % n_folds
+    return folds
+
+
+def cross_fitted_rates(
+    therapist_ids: np.ndarray,
+    dropout: np.ndarray,
+    folds: np.ndarray,
+    *,
+    prior_strength: float,
+) -> np.ndarray:
+    """Each client's therapist rate learned from the clients of the other folds only."""
+    rates = np.full(len(therapist_ids), np.nan)
+    no_dates = np.zeros(len(therapist_ids), dtype=np.int64)
+    for fold in np.unique(folds):
+        inside = folds == fold
+        history = TherapistDropoutHistory.learn(
+            therapist_ids[~inside],
+            dropout[~inside],
+            no_dates[~inside],
+            prior_strength=prior_strength,
+            temporal=False,
+        )
+        rates[inside] = history.rates(therapist_ids[inside], no_dates[inside])
+    return rates

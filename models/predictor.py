@@ -1,0 +1,163 @@
+"""The packaged predictor: feature builder, both outcome models and what the model knows
+about itself. Training builds it, MLflow stores it, batch scoring and the API load it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_schemas import ranges
+from data_schemas.records import ClientHistory
+from data_schemas.tables import ClinicTables
+from features.landmarks import LandmarkFeatureBuilder
+from features.registry import FEATURE_NAMES
+from models.outcome import OutcomeExplanations, OutcomeModel, OutcomeScores
+
+OUTCOMES: tuple[str, ...] = ("dropout", "violence")
+
+#: Shown wherever a model trained on synthetic data speaks: API, reports, batch files.
+SYNTHETIC_DATA_NOTICE = (
+    "This model was trained on synthetic data, not on real clients. Its estimates are for "
+    "demonstration and testing only and must not inform clinical decisions."
+)
+
+#: An instrument seen in fewer than this share of training ratings earns a warning.
+RARE_INSTRUMENT_SHARE = 0.02
+
+
+class NotPredictableError(ValueError):
+    """The input is valid but the model cannot make a prediction from it."""
+
+
+@dataclass
+class ModelMetadata:
+    """What the model knows about its own origin, shown by the API and the model card."""
+
+    trained_at: str
+    synthetic_data: bool
+    training_summary: dict[str, Any]
+    headline_metrics: dict[str, Any] = field(default_factory=dict)
+    instrument_shares: dict[str, float] = field(default_factory=dict)
+    model_card_markdown: str = ""
+
+
+@dataclass(frozen=True)
+class OutcomePrediction:
+    """One outcome for one client: probability, band, percentile and exact explanation."""
+
+    outcome: str
+    probability: float
+    logit: float
+    band: str
+    percentile: float
+    base_value: float
+    contributions: np.ndarray
+
+
+@dataclass(frozen=True)
+class ClientPrediction:
+    """Both outcomes for one client at one landmark, with the feature values used."""
+
+    landmark: int
+    feature_values: np.ndarray
+    outcomes: dict[str, OutcomePrediction]
+    warnings: list[str]
+
+
+@dataclass
+class AllianceRiskModel:
+    """Feature builder + one calibrated booster per outcome + metadata."""
+
+    features: LandmarkFeatureBuilder
+    outcomes: dict[str, OutcomeModel]
+    metadata: ModelMetadata
+
+    @property
+    def landmarks(self) -> tuple[int, ...]:
+        return tuple(self.features.landmarks)
+
+    def score_features(
+        self, features: pd.DataFrame, *, explain: bool = False
+    ) -> dict[str, tuple[OutcomeScores, OutcomeExplanations | None]]:
+        """Score landmark feature rows (as made by `self.features`) for both outcomes."""
+        matrix = features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        landmarks = features["landmark"].to_numpy()
+        return {
+            name: (model.score(matrix, landmarks), model.explain(matrix) if explain else None)
+            for name, model in self.outcomes.items()
+        }
+
+    def score_tables(
+        self, tables: ClinicTables, *, latest_only: bool = True, explain: bool = False
+    ) -> pd.DataFrame:
+        """Batch scoring: one row per client at their latest landmark (or every landmark)."""
+        features = self.features.transform(tables)
+        if latest_only:
+            features = features.groupby(level="client_id", sort=False).tail(1)
+        return self.score_frame(features, explain=explain)
+
+    def score_frame(self, features: pd.DataFrame, *, explain: bool = False) -> pd.DataFrame:
+        """Scores (and optionally contributions) as a flat table keyed by client and landmark."""
+        out = pd.DataFrame(index=features.index)
+        for name, (scores, explanation) in self.score_features(features, explain=explain).items():
+            out[f"{name}_probability"] = scores.probability
+            out[f"{name}_band"] = scores.band
+            out[f"{name}_percentile"] = scores.percentile
+            if explanation is not None:
+                out[f"{name}_base_value"] = explanation.base_value
+                contributions = pd.DataFrame(
+                    explanation.contributions,
+                    index=features.index,
+                    columns=[f"{name}_shap_{feature}" for feature in FEATURE_NAMES],
+                )
+                out = pd.concat([out, contributions], axis=1)
+        return out
+
+    def predict_history(self, history: ClientHistory) -> ClientPrediction:
+        """One client's answer, the path the API takes: no pandas, one feature row."""
+        warnings: list[str] = []
+        if not history.sessions:
+            raise NotPredictableError(
+                "no sessions given: this model predicts after sessions 1 to "
+                f"{max(self.landmarks)}, not at intake"
+            )
+        landmark = min(len(history.sessions), max(self.landmarks))
+        if len(history.sessions) > landmark:
+            warnings.append(
+                f"{len(history.sessions)} sessions were given; the model predicts from the first "
+                f"{landmark} sessions, so sessions after {landmark} were not used"
+            )
+        warnings += self._instrument_warnings(history, landmark)
+        row = self.features.transform_history(history, landmark)
+        outcomes = {}
+        for name, model in self.outcomes.items():
+            scores = model.score(row, np.array([landmark]))
+            explanation = model.explain(row)
+            outcomes[name] = OutcomePrediction(
+                outcome=name,
+                probability=float(scores.probability[0]),
+                logit=float(scores.logit[0]),
+                band=str(scores.band[0]),
+                percentile=float(scores.percentile[0]),
+                base_value=float(explanation.base_value[0]),
+                contributions=explanation.contributions[0],
+            )
+        return ClientPrediction(landmark, row[0], outcomes, warnings)
+
+    def _instrument_warnings(self, history: ClientHistory, landmark: int) -> list[str]:
+        used = {
+            s.alliance_instrument
+            for s in history.sessions[:landmark]
+            if s.alliance_instrument is not None and s.alliance_score is not None
+        }
+        shares = self.metadata.instrument_shares
+        return [
+            f"the alliance instrument {code} made up under {RARE_INSTRUMENT_SHARE:.0%} of the "
+            "ratings this model was trained on; treat the estimate with extra caution"
+            for code in sorted(used)
+            if code in ranges.INSTRUMENTS and shares.get(code, 0.0) < RARE_INSTRUMENT_SHARE
+        ]

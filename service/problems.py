@@ -1,0 +1,131 @@
+"""Errors as RFC 9457 problem details, naming each offending field by JSON pointer.
+
+No error body repeats a submitted value: only where the problem is and what is allowed,
+so health data cannot leak through an error message or a log of one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.model_holder import ModelNotReadyError
+from service.schemas import ProblemDetail
+
+PROBLEM_JSON = "application/problem+json"
+#: Problem types are relative URI references (RFC 9457 section 3.1.1), documented in the README.
+PROBLEM_BASE = "/problems/"
+
+
+def pointer(location: tuple[Any, ...] | list[Any], context: dict[str, Any] | None = None) -> str:
+    """A JSON pointer (RFC 6901) from a pydantic error location, dropping FastAPI's 'body'."""
+    parts = [str(part) for part in location if part != "body"]
+    path = "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
+    if context and "pointer" in context:
+        path += str(context["pointer"])
+    return path or "/"
+
+
+def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Each error's pointer and message; pydantic's `input` (the value sent) is left out."""
+    return [
+        {"pointer": pointer(error.get("loc", ()), error.get("ctx")), "message": str(error["msg"])}
+        for error in errors
+    ]
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    request: Request | None = None,
+    errors: list[dict[str, str]] | None = None,
+) -> ProblemDetail:
+    return ProblemDetail(
+        type=PROBLEM_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path if request is not None else None,
+        request_id=getattr(request.state, "request_id", None) if request is not None else None,
+        errors=errors or [],
+    )
+
+
+def problem_response(detail: ProblemDetail, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        detail.model_dump(exclude_none=True),
+        status_code=detail.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def invalid_input(errors: list[dict[str, Any]], request: Request | None = None) -> ProblemDetail:
+    return problem(
+        422,
+        "Invalid input",
+        "The request does not meet the data contract; see errors for each field.",
+        slug="invalid-input",
+        request=request,
+        errors=field_errors(errors),
+    )
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem document."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        return problem_response(invalid_input(list(error.errors()), request))
+
+    @app.exception_handler(ValidationError)
+    async def _model_validation(request: Request, error: ValidationError) -> JSONResponse:
+        return problem_response(invalid_input(list(error.errors()), request))
+
+    @app.exception_handler(ModelNotReadyError)
+    async def _not_ready(request: Request, error: ModelNotReadyError) -> JSONResponse:
+        return problem_response(
+            problem(503, "Model not ready", str(error), slug="model-not-ready", request=request),
+            headers={"Retry-After": "30"},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        title = {
+            404: "Not found",
+            405: "Method not allowed",
+            401: "Unauthorized",
+            403: "Forbidden",
+            413: "Request too large",
+            429: "Too many requests",
+        }.get(error.status_code, "Error")
+        return problem_response(
+            problem(
+                error.status_code,
+                title,
+                str(error.detail),
+                slug=title.lower().replace(" ", "-"),
+                request=request,
+            ),
+            headers=getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        return problem_response(
+            problem(
+                500,
+                "Internal error",
+                "The service failed to answer; the request id is logged.",
+                slug="internal-error",
+                request=request,
+            )
+        )

@@ -1,0 +1,36 @@
+"""`GET /v1/model`: what is being served and how well it was validated."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from features.registry import FEATURES
+from service.answers import identity, notices
+from service.deps import ServedModelDep
+from service.schemas import FeatureInfo, ModelInfo
+
+router = APIRouter(prefix="/v1", tags=["model"])
+
+
+@router.get(
+    "/model", response_model=ModelInfo, summary="The served model, its metrics and model card"
+)
+def get_model(served: ServedModelDep) -> ModelInfo:
+    predictor = served.predictor
+    metadata = predictor.metadata
+    return ModelInfo(
+        model=identity(served),
+        uri=served.uri,
+        landmarks=list(predictor.landmarks),
+        training_summary=metadata.training_summary,
+        headline_metrics=metadata.headline_metrics,
+        features=[
+            FeatureInfo(name=f.name, label=f.label, unit=f.unit, kind=f.kind) for f in FEATURES
+        ],
+        band_thresholds={
+            name: {"moderate": model.thresholds.moderate, "high": model.thresholds.high}
+            for name, model in predictor.outcomes.items()
+        },
+        notices=notices(served),
+        model_card_markdown=metadata.model_card_markdown,
+    )

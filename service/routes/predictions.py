@@ -1,0 +1,104 @@
+"""`POST /v1/predictions` for one client and `POST /v1/predictions:batch` for many."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException
+from pydantic import ValidationError
+
+from data_schemas.examples import EXAMPLE_HISTORY
+from data_schemas.records import ClientHistory
+from models.predictor import NotPredictableError
+from service.answers import identity, predict
+from service.deps import RequestIdDep, ServedModelDep, SettingsDep
+from service.problems import invalid_input, problem
+from service.schemas import (
+    BatchItem,
+    BatchRequest,
+    BatchResponse,
+    PredictionResponse,
+    ProblemDetail,
+)
+
+router = APIRouter(prefix="/v1", tags=["predictions"])
+
+ERRORS = {
+    422: {
+        "model": ProblemDetail,
+        "description": "Input breaks the data contract or cannot be predicted from",
+    },
+    503: {"model": ProblemDetail, "description": "No model is loaded"},
+}
+
+HistoryBody = Annotated[
+    ClientHistory,
+    Body(openapi_examples={"three sessions, alliance falling": {"value": EXAMPLE_HISTORY}}),
+]
+
+
+@router.post(
+    "/predictions",
+    response_model=PredictionResponse,
+    responses=ERRORS,
+    summary="Dropout and violence risk for one client, with explanations",
+)
+def create_prediction(
+    history: HistoryBody, served: ServedModelDep, request_id: RequestIdDep
+) -> PredictionResponse:
+    """Calibrated probabilities, bands, percentiles and exact SHAP explanations after the
+    sessions given (the first five are used)."""
+    try:
+        return predict(served, history, request_id)
+    except NotPredictableError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+
+
+@router.post(
+    "/predictions:batch",
+    response_model=BatchResponse,
+    responses=ERRORS,
+    summary="The same answer for many clients; a bad item fails alone",
+)
+def create_predictions_batch(
+    batch: Annotated[
+        BatchRequest,
+        Body(
+            openapi_examples={
+                "two clients": {"value": {"items": [EXAMPLE_HISTORY, EXAMPLE_HISTORY]}}
+            }
+        ),
+    ],
+    served: ServedModelDep,
+    settings: SettingsDep,
+    request_id: RequestIdDep,
+) -> BatchResponse:
+    """Each item is validated and predicted on its own: its result carries either a
+    prediction (status 200) or a problem document (status 422) naming the field."""
+    if len(batch.items) > settings.max_batch_size:
+        raise HTTPException(
+            status_code=422,
+            detail=f"a batch holds at most {settings.max_batch_size} clients; split it",
+        )
+    results = []
+    for index, item in enumerate(batch.items):
+        item_id = f"{request_id}-{index}"
+        try:
+            history = ClientHistory.model_validate(item)
+            results.append(
+                BatchItem(index=index, status=200, prediction=predict(served, history, item_id))
+            )
+        except ValidationError as error:
+            detail = invalid_input(list(error.errors()))
+            for entry in detail.errors:
+                entry["pointer"] = f"/items/{index}" + entry["pointer"].rstrip("/")
+            results.append(BatchItem(index=index, status=422, error=detail))
+        except NotPredictableError as error:
+            results.append(
+                BatchItem(
+                    index=index,
+                    status=422,
+                    error=problem(422, "Cannot predict", str(error), slug="not-predictable"),
+                )
+            )
+    return BatchResponse(request_id=request_id, model=identity(served), results=results)

@@ -1,0 +1,113 @@
+"""Response bodies of the API (requests are the data contract's records)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelIdentity(_Response):
+    name: str = Field(description="Registered model name.")
+    version: str | None = Field(description="Registered version that produced the answer.")
+    alias: str | None = Field(description="Alias the version was loaded through, e.g. champion.")
+    trained_at: str
+    synthetic_data: bool = Field(description="True when the model was trained on synthetic data.")
+
+
+class Contribution(_Response):
+    feature: str = Field(description="Feature name in the registry.")
+    label: str = Field(description="What the feature means, in plain language.")
+    unit: str
+    value: float | None = Field(
+        description="The client's value (categories as codes); null if not recorded."
+    )
+    display_value: str = Field(description="The client's value as a person reads it.")
+    contribution: float = Field(description="SHAP contribution in calibrated log-odds.")
+    direction: Literal["raises", "lowers", "neutral"]
+
+
+class Explanation(_Response):
+    base_value: float = Field(description="Calibrated log-odds before any feature is considered.")
+    logit: float = Field(description="Calibrated log-odds of the returned probability.")
+    contributions: list[Contribution] = Field(description="Every feature, largest magnitude first.")
+
+
+class OutcomeResult(_Response):
+    probability: float = Field(ge=0, le=1, description="Calibrated probability.")
+    band: Literal["low", "moderate", "high"]
+    band_thresholds: dict[str, float] = Field(
+        description="Probabilities where moderate and high begin."
+    )
+    percentile: float = Field(
+        ge=0, le=100, description="Percent of training clients at the same session with lower risk."
+    )
+    summary: str = Field(description="One plain-language sentence.")
+    explanation: Explanation
+
+
+class PredictionResponse(_Response):
+    request_id: str
+    as_of_session: int = Field(description="The landmark used: the number of sessions considered.")
+    model: ModelIdentity
+    notices: list[str] = Field(
+        description="Always shown with the result (decision support; synthetic data)."
+    )
+    warnings: list[str]
+    predictions: dict[Literal["dropout", "violence"], OutcomeResult]
+
+
+class ProblemDetail(_Response):
+    """RFC 9457 problem details, with the JSON path of each offending field."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class BatchRequest(_Response):
+    items: list[dict[str, Any]] = Field(
+        min_length=1,
+        description="Up to the configured batch size (1,000 by default) client histories.",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/ClientHistory"}},
+    )
+
+
+class BatchItem(_Response):
+    index: int
+    status: int
+    prediction: PredictionResponse | None = None
+    error: ProblemDetail | None = None
+
+
+class BatchResponse(_Response):
+    request_id: str
+    model: ModelIdentity
+    results: list[BatchItem]
+
+
+class FeatureInfo(_Response):
+    name: str
+    label: str
+    unit: str
+    kind: str
+
+
+class ModelInfo(_Response):
+    model: ModelIdentity
+    uri: str
+    landmarks: list[int]
+    training_summary: dict[str, Any]
+    headline_metrics: dict[str, Any]
+    features: list[FeatureInfo]
+    band_thresholds: dict[str, dict[str, float]]
+    notices: list[str]
+    model_card_markdown: str

@@ -1,0 +1,77 @@
+"""Plain-language wording of probabilities, bands and factors, shared by API and reports.
+
+The product supports a clinician's decision; it never diagnoses and never says a person
+"is" anything. Sentences speak of an estimated risk among clients like this one.
+"""
+
+from __future__ import annotations
+
+from models.bands import RiskBand
+
+OUTCOME_PHRASES: dict[str, str] = {
+    "dropout": "ending treatment early (dropout)",
+    "violence": "a first violent incident toward others during this episode",
+}
+
+OUTCOME_TITLES: dict[str, str] = {
+    "dropout": "Premature dropout",
+    "violence": "Violence toward others",
+}
+
+BAND_WORDS: dict[str, str] = {
+    RiskBand.LOW.value: "low",
+    RiskBand.MODERATE.value: "moderate",
+    RiskBand.HIGH.value: "high",
+}
+
+DECISION_SUPPORT_NOTICE = (
+    "Decision support only: an estimate for clients with similar early sessions, not a "
+    "diagnosis and not a statement about this person's character."
+)
+
+
+def one_in(probability: float) -> str:
+    """'about 1 in 4' style wording, which people read more accurately than percentages
+    (Gigerenzer & Hoffrage 1995, natural frequencies)."""
+    if probability <= 0.0:
+        return "less than 1 in 1,000"
+    if probability >= 0.95:
+        return "almost certain"
+    n = round(1.0 / probability)
+    if n > 1000:
+        return "less than 1 in 1,000"
+    return f"about 1 in {n:,}"
+
+
+def percent(probability: float) -> str:
+    value = probability * 100.0
+    if value < 1.0:
+        return "under 1%"
+    return f"{value:.0f}%"
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def summary_sentence(
+    outcome: str,
+    probability: float,
+    *,
+    band: str,
+    percentile: float,
+    landmark: int,
+    top_factor_label: str | None,
+    top_factor_raises: bool | None,
+) -> str:
+    """One sentence a clinician can read in the chart."""
+    sentence = (
+        f"Estimated risk of {OUTCOME_PHRASES[outcome]}: {percent(probability)} "
+        f"({one_in(probability)}), {BAND_WORDS[band]} compared with other clients after "
+        f"session {landmark} (higher than {percentile:.0f}% of them)"
+    )
+    if top_factor_label is not None:
+        direction = "raises" if top_factor_raises else "lowers"
+        sentence += f"; the factor that {direction} it most is: {top_factor_label.lower()}"
+    return sentence + "."

@@ -1,0 +1,53 @@
+"""Shared fixtures: a small synthetic cohort with a fixed seed, in memory and on disk."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from training.pipeline import TrainingOutcome, train
+from training.promotion import promote
+from training.synthetic import SyntheticCohort, generate_cohort, write_cohort
+
+
+@pytest.fixture(scope="session")
+def small_cohort() -> SyntheticCohort:
+    """1,500 synthetic clients (seed 11) with outcomes and oracle risks."""
+    return generate_cohort(1500, seed=11)
+
+
+@pytest.fixture(scope="session")
+def small_cohort_dir(
+    small_cohort: SyntheticCohort, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """`small_cohort` written as Parquet with `write_cohort` (tables, oracle, parameters)."""
+    folder = tmp_path_factory.mktemp("small_cohort")
+    write_cohort(small_cohort, folder, file_format="parquet")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mlflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private data directory, so tests never touch the developer's local MLflow store."""
+    home = tmp_path_factory.mktemp("alliance_risk_home")
+    saved = {key: os.environ.get(key) for key in ("ALLIANCE_RISK_HOME", "MLFLOW_TRACKING_URI")}
+    os.environ["ALLIANCE_RISK_HOME"] = str(home)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def trained_model(mlflow_home: Path, small_cohort_dir: Path) -> TrainingOutcome:
+    """A model trained on `small_cohort`, registered and promoted to champion."""
+    outcome = train(small_cohort_dir, seed=0, n_boot=20)
+    decision = promote(outcome.version)
+    assert decision.promoted
+    return outcome

@@ -1,0 +1,237 @@
+"""The clinic data contract: what a valid folder looks like and how problems are reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from data_schemas.problems import DataValidationError
+from data_schemas.records import ClientHistory
+from data_schemas.tables import load_clinic_data
+
+CLIENTS = (
+    "client_id,therapist_id,site_id,intake_date,age_years,sex,interpreter_used,prior_episodes,"
+    "history_of_violence,substance_misuse,primary_problem,setting,dropout,dropout_after_session,"
+    "violence,violence_after_session\n"
+    "c1,t1,s1,2024-01-05,34,F,no,0,false,no,anxiety,outpatient,yes,2,no,\n"
+    "c2,t1,,2024-02-01,15,M,1,2,true,0,depression,inpatient,no,,yes,1\n"
+)
+THERAPISTS = (
+    "therapist_id,years_experience,profession,orientation,caseload\nt1,5.5,psychologist,cbt,20\n"
+)
+SESSIONS = (
+    "client_id,session_number,session_date,attended,alliance_instrument,alliance_score,"
+    "alliance_rater,anxiety_gad7,pre_session_distress\n"
+    "c1,1,2024-01-10,true,WAI-SR,44,client,12,5\n"
+    "c1,2,2024-01-17,yes,WAI-SR,40,,11,\n"
+    "c1,3,2024-01-24,no,,,,,\n"
+    "c2,1,2024-02-08,1,TASC-R,30,client,,3\n"
+    "c2,2,2024-02-15,1,,,therapist,,\n"
+)
+
+
+def write_folder(
+    folder: Path,
+    *,
+    clients: str = CLIENTS,
+    therapists: str = THERAPISTS,
+    sessions: str = SESSIONS,
+    delimiter: str = ",",
+    bom: bool = False,
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (("clients", clients), ("therapists", therapists), ("sessions", sessions)):
+        content = text.replace(",", delimiter)
+        (folder / f"{name}.csv").write_text(("\ufeff" if bom else "") + content, encoding="utf-8")
+    return folder
+
+
+def problems_of(folder: Path) -> list:
+    with pytest.raises(DataValidationError) as caught:
+        load_clinic_data(folder)
+    return caught.value.problems
+
+
+def test_valid_folder_loads_with_typed_columns(tmp_path: Path) -> None:
+    tables = load_clinic_data(write_folder(tmp_path), require_outcomes=True)
+    assert tables.has_outcomes
+    assert tables.clients["interpreter_used"].tolist() == [False, True]
+    assert str(tables.sessions["session_date"].dtype) == "datetime64[ns]"
+    assert tables.sessions["alliance_rater"].tolist()[:2] == ["client", "client"]
+    assert pd.isna(tables.sessions.loc[3, "alliance_score"])
+
+
+def test_semicolon_delimiter_and_byte_order_mark_are_accepted(tmp_path: Path) -> None:
+    tables = load_clinic_data(write_folder(tmp_path, delimiter=";", bom=True))
+    assert list(tables.clients["client_id"]) == ["c1", "c2"]
+
+
+def test_parquet_and_csv_give_the_same_tables(tmp_path: Path) -> None:
+    from_csv = load_clinic_data(write_folder(tmp_path / "csv"))
+    parquet = tmp_path / "parquet"
+    parquet.mkdir()
+    for name in ("clients", "therapists", "sessions"):
+        getattr(from_csv, name).to_parquet(parquet / f"{name}.parquet", index=False)
+    from_parquet = load_clinic_data(parquet)
+    for name in ("clients", "therapists", "sessions"):
+        pd.testing.assert_frame_equal(getattr(from_csv, name), getattr(from_parquet, name))
+
+
+def test_every_problem_is_reported_with_table_row_column_and_reason(tmp_path: Path) -> None:
+    broken_clients = CLIENTS.replace("c2,t1,,2024-02-01,15,M,1", "c2,t9,,2024-13-01,3,Q,maybe")
+    broken_sessions = SESSIONS.replace(
+        "c1,2,2024-01-17,yes,WAI-SR,40", "c1,2,2024-01-09,yes,WAI-SR,70"
+    )
+    found = problems_of(write_folder(tmp_path, clients=broken_clients, sessions=broken_sessions))
+    where = {(p.table, p.row, p.column) for p in found}
+    assert where >= {
+        ("clients", 2, "therapist_id"),
+        ("clients", 2, "intake_date"),
+        ("clients", 2, "age_years"),
+        ("clients", 2, "sex"),
+        ("clients", 2, "interpreter_used"),
+        ("sessions", 2, "session_date"),
+        ("sessions", 2, "alliance_score"),
+    }
+    assert all(p.reason for p in found)
+
+
+def test_unreadable_cells_are_reported_not_coerced(tmp_path: Path) -> None:
+    found = problems_of(write_folder(tmp_path, therapists=THERAPISTS.replace("5.5", "five")))
+    assert [(p.table, p.row, p.column, p.value) for p in found] == [
+        ("therapists", 1, "years_experience", "five")
+    ]
+
+
+def test_missed_session_with_a_rating_is_rejected(tmp_path: Path) -> None:
+    sessions = SESSIONS.replace("c1,3,2024-01-24,no,,,,,", "c1,3,2024-01-24,no,SRS,30,,,")
+    found = problems_of(write_folder(tmp_path, sessions=sessions))
+    assert {p.column for p in found} == {"alliance_instrument", "alliance_score"}
+
+
+def test_session_numbers_must_be_consecutive_and_unique(tmp_path: Path) -> None:
+    gap = SESSIONS.replace("c1,3,2024-01-24", "c1,4,2024-01-24")
+    assert [p.column for p in problems_of(write_folder(tmp_path / "gap", sessions=gap))] == [
+        "session_number"
+    ]
+    duplicate = SESSIONS.replace("c1,3,2024-01-24", "c1,2,2024-01-24")
+    found = problems_of(write_folder(tmp_path / "dup", sessions=duplicate))
+    assert {(p.row, p.column) for p in found} >= {(2, "session_number"), (3, "session_number")}
+
+
+def test_session_before_intake_is_rejected(tmp_path: Path) -> None:
+    sessions = SESSIONS.replace("c1,1,2024-01-10", "c1,1,2024-01-01")
+    found = problems_of(write_folder(tmp_path, sessions=sessions))
+    assert [(p.row, p.column) for p in found] == [(1, "session_date")]
+
+
+def test_outcome_columns_must_be_consistent(tmp_path: Path) -> None:
+    clients = CLIENTS.replace("yes,2,no,", "yes,,no,").replace("no,,yes,1", "no,3,yes,1")
+    found = problems_of(write_folder(tmp_path, clients=clients))
+    assert {(p.row, p.column) for p in found} == {
+        (1, "dropout_after_session"),
+        (2, "dropout_after_session"),
+    }
+
+
+def test_dropout_after_session_must_be_an_attended_session(tmp_path: Path) -> None:
+    clients = CLIENTS.replace("yes,2,no,", "yes,3,no,")
+    found = problems_of(write_folder(tmp_path, clients=clients))
+    assert [(p.row, p.column) for p in found] == [(1, "dropout_after_session")]
+
+
+def test_missing_file_unknown_column_and_missing_column_are_reported(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "a", clients=CLIENTS.replace("setting,", "place,"))
+    found = problems_of(folder)
+    assert {(p.column, p.reason.split(";")[0]) for p in found} == {
+        ("place", "unknown column"),
+        ("setting", "required column is missing"),
+    }
+    (folder / "sessions.csv").unlink()
+    assert [p.table for p in problems_of(folder)] == ["sessions"]
+
+
+def test_empty_file_and_truncated_parquet_are_reported(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path)
+    (folder / "therapists.csv").write_text("")
+    assert "empty" in problems_of(folder)[0].reason
+    (folder / "therapists.csv").unlink()
+    (folder / "therapists.parquet").write_bytes(b"PAR1\x00\x01")
+    assert "Parquet" in problems_of(folder)[0].reason
+
+
+def test_training_requires_outcome_columns(tmp_path: Path) -> None:
+    header, *rows = CLIENTS.splitlines()
+    keep = header.split(",")[:12]
+    clients = "\n".join(",".join(line.split(",")[:12]) for line in [",".join(keep), *rows])
+    folder = write_folder(tmp_path, clients=clients + "\n")
+    assert not load_clinic_data(folder).has_outcomes
+    with pytest.raises(DataValidationError):
+        load_clinic_data(folder, require_outcomes=True)
+
+
+HISTORY = {
+    "client": {
+        "client_id": "c1",
+        "therapist_id": "t1",
+        "intake_date": "2024-01-05",
+        "age_years": 34,
+        "sex": "F",
+        "interpreter_used": False,
+        "prior_episodes": 0,
+        "history_of_violence": False,
+        "substance_misuse": False,
+        "primary_problem": "anxiety",
+        "setting": "outpatient",
+    },
+    "therapist": {
+        "therapist_id": "t1",
+        "years_experience": 5.5,
+        "profession": "psychologist",
+        "orientation": "cbt",
+        "caseload": 20,
+    },
+    "sessions": [
+        {
+            "session_number": 1,
+            "session_date": "2024-01-10",
+            "attended": True,
+            "alliance_instrument": "WAI-SR",
+            "alliance_score": 44,
+        },
+        {"session_number": 2, "session_date": "2024-01-17", "attended": False},
+    ],
+}
+
+
+def test_client_history_record_accepts_a_valid_history() -> None:
+    history = ClientHistory.model_validate(HISTORY)
+    assert history.sessions[1].alliance_score is None
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("sessions", 0, "alliance_score"), 61),
+        (("sessions", 1, "alliance_score"), 30),
+        (("sessions", 1, "session_number"), 3),
+        (("sessions", 1, "session_date"), "2024-01-09"),
+        (("client", "age_years"), 4),
+        (("client", "unknown_field"), 1),
+    ],
+)
+def test_client_history_record_rejects_broken_input(path: tuple, value: object) -> None:
+    import copy
+
+    broken = copy.deepcopy(HISTORY)
+    target = broken
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    if path[-1] == "alliance_score" and path[1] == 1:
+        target["alliance_instrument"] = "SRS"
+    with pytest.raises(ValidationError):
+        ClientHistory.model_validate(broken)

@@ -1,0 +1,1 @@
+"""Training-side code: synthetic cohorts, model fitting and evaluation (never imported by the service)."""

@@ -1,0 +1,54 @@
+"""Baselines scored on the same split as the boosters.
+
+An alliance-only logistic regression is what a clinician's rule of thumb ("a low or
+falling alliance is a warning sign") amounts to; a logistic regression on every feature
+shows what the boosters add over a linear model with the same inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from features.registry import CATEGORICAL_FEATURES, FEATURE_NAMES
+
+#: The alliance measures a clinician would look at: level, lowest point, trend and ruptures.
+ALLIANCE_ONLY_FEATURES: tuple[str, ...] = (
+    "alliance_pomp_first",
+    "alliance_pomp_last",
+    "alliance_pomp_mean",
+    "alliance_pomp_min",
+    "alliance_pomp_slope",
+    "alliance_largest_drop",
+    "alliance_recovery_since_drop",
+)
+
+
+def _logistic(numeric: list[int], categorical: list[int]) -> Pipeline:
+    numeric_steps = make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+    )
+    categorical_steps = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+    )
+    return make_pipeline(
+        ColumnTransformer(
+            [("numeric", numeric_steps, numeric), ("categorical", categorical_steps, categorical)]
+        ),
+        LogisticRegression(max_iter=2000),
+    )
+
+
+def fit_baselines(features: np.ndarray, labels: np.ndarray) -> dict[str, Pipeline]:
+    """Fit both baselines on the training rows."""
+    alliance = [FEATURE_NAMES.index(name) for name in ALLIANCE_ONLY_FEATURES]
+    categorical = [FEATURE_NAMES.index(name) for name in CATEGORICAL_FEATURES]
+    numeric = [i for i in range(len(FEATURE_NAMES)) if i not in categorical]
+    return {
+        "alliance_only_logistic": _logistic(alliance, []).fit(features, labels),
+        "all_features_logistic": _logistic(numeric, categorical).fit(features, labels),
+    }

@@ -1,0 +1,63 @@
+"""Render the model card (Markdown and HTML) from a fitted model's evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import markdown
+
+from features.registry import FEATURES
+from training.fitting import FittedModel
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _estimate(value: dict[str, float]) -> str:
+    return f"{value['value']:.3f} ({value['lower']:.3f}-{value['upper']:.3f})"
+
+
+def render_model_card(fitted: FittedModel, *, name: str, version: str | None, n_boot: int) -> str:
+    """The model card as Markdown."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+    )
+    environment.filters["est"] = _estimate
+    model = fitted.model
+    evaluations: dict[str, Any] = {}
+    for outcome, evaluation in fitted.evaluations.items():
+        rows = evaluation.subgroups.reset_index().to_dict("records")
+        evaluations[outcome] = {
+            "metrics": evaluation.metrics,
+            "baselines": evaluation.baselines,
+            "oracle": evaluation.oracle,
+            "subgroup_rows": rows,
+        }
+    return environment.get_template("model_card.md.j2").render(
+        name=name,
+        version=version,
+        synthetic=model.metadata.synthetic_data,
+        trained_at=model.metadata.trained_at,
+        summary=model.metadata.training_summary,
+        max_landmark=max(model.landmarks),
+        features=FEATURES,
+        headline=model.metadata.headline_metrics,
+        evaluations=evaluations,
+        n_boot=n_boot,
+    )
+
+
+def markdown_to_html(text: str, title: str) -> str:
+    """A self-contained HTML page of the card, readable without the MLflow UI."""
+    body = markdown.markdown(text, extensions=["tables"])
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{title}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;"
+        "line-height:1.4}table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px}"
+        "blockquote{border-left:4px solid #000;margin:0;padding:0.5em 1em;background:#f2f2f2}"
+        f"</style></head><body>{body}</body></html>"
+    )
