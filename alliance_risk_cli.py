@@ -216,12 +216,9 @@ def list_models() -> None:
     if versions.empty:
         console.print("no registered versions yet; run `alliance-risk train` first")
         return
-    table = Table(title="alliance-risk versions")
-    for column in versions.columns:
-        table.add_column(column)
-    for row in versions.itertuples(index=False):
-        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
+    console.print(
+        versions.to_string(index=False, float_format=lambda v: f"{v:.3f}"), soft_wrap=True
+    )
 
 
 @app.command()

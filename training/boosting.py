@@ -18,16 +18,22 @@ from features.registry import CATEGORICAL_FEATURES, FEATURE_NAMES
 
 @dataclass(frozen=True)
 class BoosterParameters:
-    """LightGBM settings; defaults chosen for a useful model whose TreeSHAP stays cheap."""
+    """LightGBM settings.
 
-    num_leaves: int = 15
-    learning_rate: float = 0.05
-    max_rounds: int = 600
-    min_child_samples: int = 40
+    Defaults favour many shallow, strongly regularised trees: on the 20,000-client
+    synthetic cohort they matched or beat 15-leaf trees on held-out AUROC for both outcomes,
+    and TreeSHAP cost grows with leaves times depth squared, so small trees also keep the
+    exact explanations cheap.
+    """
+
+    num_leaves: int = 7
+    learning_rate: float = 0.03
+    max_rounds: int = 1000
+    min_child_samples: int = 100
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
-    lambda_l2: float = 1.0
-    early_stopping_rounds: int = 50
+    lambda_l2: float = 10.0
+    early_stopping_rounds: int = 100
 
     def lightgbm_params(self, seed: int) -> dict[str, object]:
         params = asdict(self)

@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from data_schemas.tables import load_clinic_data
+from data_schemas.tables import ClinicTables, load_clinic_data
 from training.boosting import BoosterParameters
 from training.fitting import FittedModel, fit_and_evaluate
 from training.splits import SplitStrategy
@@ -55,6 +55,17 @@ def is_synthetic(folder: Path) -> bool:
     return bool(json.loads(marker.read_text()).get("synthetic", False))
 
 
+def data_summary(tables: ClinicTables, folder: Path) -> dict[str, object]:
+    """Row counts, content hash and provenance of a training folder, logged with the run."""
+    return {
+        "n_clients": len(tables.clients),
+        "n_therapists": len(tables.therapists),
+        "n_sessions": len(tables.sessions),
+        "content_hash": content_hash(folder),
+        "synthetic": is_synthetic(folder),
+    }
+
+
 def train(
     data: Path,
     *,
@@ -69,13 +80,7 @@ def train(
     oracle_path = data / "oracle.parquet"
     oracle = pd.read_parquet(oracle_path) if oracle_path.exists() else None
     synthetic = is_synthetic(data)
-    summary = {
-        "n_clients": len(tables.clients),
-        "n_therapists": len(tables.therapists),
-        "n_sessions": len(tables.sessions),
-        "content_hash": content_hash(data),
-        "synthetic": synthetic,
-    }
+    summary = data_summary(tables, data)
     experiment_id = ensure_experiment(experiment)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-seed-{seed}"):
         parameters = {"dropout": BoosterParameters(), "violence": BoosterParameters()}

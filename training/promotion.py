@@ -33,6 +33,10 @@ from training.pipeline import content_hash
 AUROC_TOLERANCE = 0.005
 ECE_TOLERANCE = 0.005
 SLOPE_TOLERANCE = 0.05
+#: Calibration inside the product's quality bar (ECE at most 0.02, slope within 0.9-1.1)
+#: passes even when the champion's happened to be closer to perfect on these clients.
+ECE_ACCEPTABLE = 0.02
+SLOPE_ACCEPTABLE = 0.1
 
 
 @dataclass(frozen=True)
@@ -201,13 +205,16 @@ def list_versions() -> pd.DataFrame:
         versions = client.search_model_versions(f"name='{MODEL_NAME}'")
     except MlflowException:
         return pd.DataFrame()
+    aliases: dict[str, list[str]] = {}
+    for alias, number in client.get_registered_model(MODEL_NAME).aliases.items():
+        aliases.setdefault(str(number), []).append(alias)
     rows = []
     for v in sorted(versions, key=lambda v: int(v.version)):
         metrics = client.get_run(v.run_id).data.metrics if v.run_id else {}
         rows.append(
             {
                 "version": v.version,
-                "aliases": ",".join(v.aliases),
+                "aliases": ",".join(sorted(aliases.get(str(v.version), []))) or "-",
                 "created": dt.datetime.fromtimestamp(v.creation_timestamp / 1000, dt.UTC).strftime(
                     "%Y-%m-%d %H:%M"
                 ),
