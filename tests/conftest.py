@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from homes import private_home
 
 from training.pipeline import TrainingOutcome, train
 from training.promotion import promote
@@ -32,16 +32,8 @@ def small_cohort_dir(
 @pytest.fixture(scope="session")
 def mlflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private data directory, so tests never touch the developer's local MLflow store."""
-    home = tmp_path_factory.mktemp("alliance_risk_home")
-    saved = {key: os.environ.get(key) for key in ("ALLIANCE_RISK_HOME", "MLFLOW_TRACKING_URI")}
-    os.environ["ALLIANCE_RISK_HOME"] = str(home)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    yield home
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with private_home(tmp_path_factory.mktemp("alliance_risk_home")) as home:
+        yield home
 
 
 @pytest.fixture(scope="session")

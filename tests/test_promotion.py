@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
+from homes import private_home
 from typer.testing import CliRunner
 
 from alliance_risk_cli import app
@@ -25,10 +25,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory, mlflow_home: Path) -> Iterator[Path]:
     """A registry of its own, so promotions here never change the other tests' champion."""
-    home = tmp_path_factory.mktemp("promotion_home")
-    os.environ["ALLIANCE_RISK_HOME"] = str(home)
-    yield home
-    os.environ["ALLIANCE_RISK_HOME"] = str(mlflow_home)
+    with private_home(tmp_path_factory.mktemp("promotion_home")) as home:
+        yield home
 
 
 def register(cohort: SyntheticCohort, folder: Path, parameters: BoosterParameters) -> str:
