@@ -28,4 +28,5 @@ WORKDIR /home/alliance
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
-CMD ["uvicorn", "service.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+# Through `alliance-risk serve`: JSON logs, and a refusal to listen beyond loopback with auth off.
+CMD ["alliance-risk", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -255,6 +255,49 @@ def score(
 
 
 @app.command()
+def report(
+    data: Annotated[Path, typer.Option(help="Clinic data folder.", exists=True, file_okay=False)],
+    client: Annotated[str, typer.Option(help="Pseudonymous client id.")],
+    out: Annotated[Path, typer.Option(help="File to write: .html or .pdf picks the format.")],
+    as_of: Annotated[
+        int | None, typer.Option(min=1, help="Report after this session (default: the latest).")
+    ] = None,
+    model_uri: Annotated[
+        str, typer.Option(help="Model to use.")
+    ] = "models:/alliance-risk@champion",
+    paper: Annotated[str, typer.Option(help="PDF page size: a4 or letter.")] = "a4",
+) -> None:
+    """Write the one-page clinician report for one client, as HTML or PDF."""
+    from data_schemas.histories import HistoryNotFoundError
+    from data_schemas.problems import DataValidationError
+    from models.predictor import NotPredictableError
+    from service.model_holder import ModelNotReadyError
+    from service.reports.files import write_report
+
+    if paper not in ("a4", "letter"):
+        raise typer.BadParameter("choose a4 or letter", param_hint="--paper")
+    try:
+        content = write_report(data, client, out, model_uri=model_uri, as_of=as_of, paper=paper)
+    except DataValidationError as error:
+        _print_problems(error.problems)
+        raise typer.Exit(code=1) from None
+    except (
+        ValueError,
+        HistoryNotFoundError,
+        ModelNotReadyError,
+        NotPredictableError,
+    ) as error:
+        errors.print(f"[red]No report written:[/red] {error}")
+        raise typer.Exit(code=1) from None
+    console.print(
+        f"wrote the report for client {client} after session "
+        f"{content.header.as_of_session} to {out}"
+    )
+    if content.synthetic_notice:
+        console.print(f"[yellow]{content.synthetic_notice}[/yellow]")
+
+
+@app.command()
 def serve(
     host: Annotated[
         str, typer.Option(help="Address to bind; keep 127.0.0.1 unless behind a proxy.")
@@ -262,17 +305,39 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve the REST API (model from ALLIANCE_RISK_MODEL_URI, default the champion)."""
+    """Serve the REST API (model from ALLIANCE_RISK_MODEL_URI, default the champion).
+
+    Logs are JSON lines on stderr. With ALLIANCE_RISK_AUTH=disabled only a loopback
+    address is allowed.
+    """
+    import os
+
     import uvicorn
 
+    from service.json_logs import LOG_CONFIG
+
+    _refuse_unsafe_bind(host)
+    os.environ["ALLIANCE_RISK_HOST"] = host  # the app checks the address again at start-up
     uvicorn.run(
         "service.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_config=LOG_CONFIG,
+        access_log=False,
     )
+
+
+def _refuse_unsafe_bind(host: str) -> None:
+    from service.security.auth import InsecureConfigurationError, refuse_unsafe_bind
+    from service.settings import Settings
+
+    try:
+        refuse_unsafe_bind(Settings(), host)
+    except InsecureConfigurationError as error:
+        errors.print(f"[red]Refused:[/red] {error}")
+        raise typer.Exit(code=1) from None
 
 
 @app.command()
@@ -292,6 +357,7 @@ def quickstart(
     from training.promotion import current_champion
     from training.promotion import promote as run_promotion
 
+    _refuse_unsafe_bind(host)
     configure_mlflow()
     if current_champion() is None:
         cohort = home_directory() / "synthetic-cohort"
@@ -307,6 +373,81 @@ def quickstart(
             f"[yellow]version {outcome.version} is champion; trained on synthetic data, not for clinical use[/yellow]"
         )
     serve(host=host, port=port, workers=1)
+
+
+keys_app = typer.Typer(help="API keys of the service's callers.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def create_key(
+    name: Annotated[
+        str,
+        typer.Argument(help="Caller name, e.g. ehr-gateway; it is what the audit trail records."),
+    ],
+) -> None:
+    """Make a new API key: print it once, and the hash line for ALLIANCE_RISK_API_KEYS."""
+    import json
+    import re
+
+    from service.security.api_keys import hash_api_key, new_api_key
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        raise typer.BadParameter(
+            "use letters, digits, '.', '_' or '-' (at most 100), starting with a letter or digit",
+            param_hint="NAME",
+        )
+    key = new_api_key()
+    entry = json.dumps({name: hash_api_key(key)})
+    typer.echo(f"API key for {name} (shown only now; hand it to the caller, keep no copy):")
+    typer.echo(key)
+    typer.echo("Add the caller to the service's configuration (merge with any other keys):")
+    typer.echo(f"ALLIANCE_RISK_API_KEYS='{entry}'")
+
+
+@app.command()
+def audit(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="From this time on: ISO date or time (UTC), or a duration like 24h or 7d."
+        ),
+    ] = None,
+    caller: Annotated[str | None, typer.Option(help="Only this caller's calls.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, the newest.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List audit records: who called what, when, with which model, and the answer's bands.
+
+    Reads the trail the service writes (ALLIANCE_RISK_AUDIT_DATABASE_URL, or audit.db in
+    ALLIANCE_RISK_HOME). Clients appear only as keyed hashes.
+    """
+    import json
+
+    from service.audit.listing import TABLE_HEADINGS, as_row, parse_since, table_cells
+    from service.audit.store import audit_trail_from
+    from service.settings import Settings
+
+    try:
+        start = parse_since(since) if since else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--since") from None
+    trail = audit_trail_from(Settings(), writing=False)
+    rows = [as_row(record) for record in trail.records(since=start, caller=caller, limit=limit)]
+    trail.dispose()
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    if not rows:
+        console.print("no audit records match")
+        return
+    table = Table(title=f"{len(rows)} audit record(s)")
+    for heading in TABLE_HEADINGS:
+        table.add_column(heading, overflow="fold")
+    for row in rows:
+        table.add_row(*table_cells(row))
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,8 @@ def read_raw_table(folder: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, 
                 f"{path.name} is not a readable Parquet file: {type(error).__name__}",
             )
         ]
+    if raw.empty:
+        return None, [Problem(spec.name, None, None, None, f"{path.name} has no rows")]
     return raw, []
 
 

@@ -84,6 +84,15 @@ def _categorical(
 _POMP = "% of scale maximum"
 _POMP_POINTS = "percentage points of scale maximum"
 
+#: A fall of at least this many POMP points from one alliance rating to the next is shown
+#: to clinicians as a possible rupture. The number is an assumption of this product, not a
+#: validated cut-off: rupture studies mark a fall beyond the client's own usual variation
+#: (Stiles et al. 2004, J Couns Psychol 51(1)), which five sessions are too few to
+#: estimate. 15 is near twice the SD (about 8 points) of the difference between two ratings
+#: that differ by measurement error alone, under the synthetic cohort's assumptions
+#: (reliability 0.85, between-client SD 14 points).
+RUPTURE_DROP_POMP = 15.0
+
 FEATURES: tuple[FeatureSpec, ...] = (
     _numeric(
         "landmark",

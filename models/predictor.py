@@ -86,9 +86,13 @@ class AllianceRiskModel:
         """Score landmark feature rows (as made by `self.features`) for both outcomes."""
         matrix = features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
         landmarks = features["landmark"].to_numpy()
+        if explain:
+            return {
+                name: model.score_and_explain(matrix, landmarks)
+                for name, model in self.outcomes.items()
+            }
         return {
-            name: (model.score(matrix, landmarks), model.explain(matrix) if explain else None)
-            for name, model in self.outcomes.items()
+            name: (model.score(matrix, landmarks), None) for name, model in self.outcomes.items()
         }
 
     def score_tables(
@@ -135,8 +139,7 @@ class AllianceRiskModel:
         row = self.features.transform_history(history, landmark)
         outcomes = {}
         for name, model in self.outcomes.items():
-            scores = model.score(row, np.array([landmark]))
-            explanation = model.explain(row)
+            scores, explanation = model.score_and_explain(row, np.array([landmark]))
             outcomes[name] = OutcomePrediction(
                 outcome=name,
                 probability=float(scores.probability[0]),

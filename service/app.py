@@ -2,28 +2,50 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 
+from service.audit.notes import open_audit
+from service.audit.store import audit_trail_from
+from service.json_logs import configure_logging
+from service.middleware import install_middleware
 from service.model_holder import ModelHolder
+from service.model_refresh import watch_champion
 from service.problems import install_handlers
-from service.routes import health, model, predictions
+from service.routes import admin, cds_hooks, fhir, health, model, predictions, reports
+from service.schemas import ProblemDetail
+from service.security.auth import Authenticator, refuse_unsafe_bind, require_admin, require_predict
 from service.settings import Settings, get_settings
 
 API_VERSION = "1.0.0"
 
+AUTH_RESPONSES: dict[int | str, dict] = {
+    401: {"model": ProblemDetail, "description": "No credentials, or credentials not valid"},
+    403: {"model": ProblemDetail, "description": "The credentials lack the scope needed"},
+    413: {"model": ProblemDetail, "description": "The request body is too large"},
+    429: {"model": ProblemDetail, "description": "Rate limit exceeded; see Retry-After"},
+    503: {"model": ProblemDetail, "description": "Not ready, timed out or not audited"},
+}
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    refuse_unsafe_bind(settings)
+    configure_logging()
     holder = ModelHolder(settings)
+    authenticator = Authenticator(settings)
+    trail = audit_trail_from(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        authenticator.report()
+        trail.report()
         holder.load()
-        yield
+        async with watch_champion(holder, settings.model_poll_seconds):
+            yield
+        trail.dispose()
 
     app = FastAPI(
         title="alliance-risk",
@@ -38,17 +60,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.model_holder = holder
+    app.state.authenticator = authenticator
+    app.state.audit_trail = trail
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request.state.request_id = uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
-
+    install_middleware(app, settings, trail=trail, holder=holder)
     install_handlers(app)
-    for router in (health.router, predictions.router, model.router):
-        app.include_router(router)
+    # Open: liveness and readiness (no client data); /docs and /openapi.json are open too.
+    app.include_router(health.router)
+    # Every other router is audited and needs credentials; add new ones to this tuple.
+    client_data = [Depends(open_audit), Depends(require_predict)]
+    for router in (predictions.router, model.router, fhir.router, reports.router):
+        app.include_router(router, dependencies=client_data, responses=AUTH_RESPONSES)
+    # CDS Hooks clients prove who they are with their own signed JWT (service.cds.client_auth).
+    app.include_router(cds_hooks.router, dependencies=[Depends(open_audit)])
+    app.include_router(
+        admin.router,
+        dependencies=[Depends(open_audit), Depends(require_admin)],
+        responses=AUTH_RESPONSES,
+    )
     return app

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.audit.store import AuditTrail
 from service.model_holder import ModelHolder, ServedModel
 from service.settings import Settings
 
@@ -26,7 +27,12 @@ def _request_id(request: Request) -> str:
     return request.state.request_id
 
 
+def _audit_trail(request: Request) -> AuditTrail:
+    return request.app.state.audit_trail
+
+
 HolderDep = Annotated[ModelHolder, Depends(_holder)]
 ServedModelDep = Annotated[ServedModel, Depends(_served)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RequestIdDep = Annotated[str, Depends(_request_id)]
+AuditTrailDep = Annotated[AuditTrail, Depends(_audit_trail)]

@@ -80,6 +80,7 @@ class ModelHolder:
         self.settings = settings
         self._served: ServedModel | None = None
         self._reason = "the model has not been loaded yet"
+        self.last_failure: str | None = None
         self._lock = threading.Lock()
 
     @property
@@ -102,6 +103,10 @@ class ModelHolder:
             try:
                 if self.settings.tracking_uri:
                     os.environ["MLFLOW_TRACKING_URI"] = self.settings.tracking_uri
+                # MLflow retries an unreachable tracking server for about four minutes by
+                # default, and start-up waits for this load: fail fast, reloads retry.
+                os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+                os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
                 configure_mlflow()
                 name, version, alias = _identity(self.settings.model_uri)
                 uri = f"models:/{name}/{version}" if version else self.settings.model_uri
@@ -109,9 +114,10 @@ class ModelHolder:
                 apply_band_overrides(predictor, self.settings)
                 self_check(predictor)
             except MlflowException as error:
+                first_line = str(error).splitlines()[0][:300] if str(error) else ""
                 return self._fail(
                     f"model {self.settings.model_uri} could not be loaded from the "
-                    f"registry ({error.error_code})"
+                    f"registry ({error.error_code}: {first_line})"
                 )
             except Exception as error:
                 return self._fail(
@@ -124,6 +130,7 @@ class ModelHolder:
             return True
 
     def _fail(self, reason: str) -> bool:
+        self.last_failure = reason
         if self._served is not None:
             logger.error("a new model was refused; the current one keeps serving: %s", reason)
             return False

@@ -53,7 +53,8 @@ def problem(
         title=title,
         status=status,
         detail=detail,
-        instance=request.url.path if request is not None else None,
+        # The route template, not the raw path: a path can carry an identifier.
+        instance=getattr(request.scope.get("route"), "path", None) if request is not None else None,
         request_id=getattr(request.state, "request_id", None) if request is not None else None,
         errors=errors or [],
     )
@@ -79,8 +80,30 @@ def invalid_input(errors: list[dict[str, Any]], request: Request | None = None) 
     )
 
 
+def _document_problems(app: FastAPI) -> None:
+    """Describe error responses as they are sent: `application/problem+json` problem
+    documents, including FastAPI's own 422 (which the handlers below turn into one)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = generate()
+        problem_schema = {"$ref": "#/components/schemas/ProblemDetail"}
+        for item in spec.get("paths", {}).values():
+            for operation in item.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+                    if ref.endswith("/ProblemDetail") or ref.endswith("/HTTPValidationError"):
+                        del content["application/json"]
+                        content[PROBLEM_JSON] = {"schema": problem_schema}
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem document."""
+    _document_problems(app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -102,6 +125,7 @@ def install_handlers(app: FastAPI) -> None:
         title = {
             404: "Not found",
             405: "Method not allowed",
+            409: "Conflict",
             401: "Unauthorized",
             403: "Forbidden",
             413: "Request too large",

@@ -94,6 +94,11 @@ class BatchResponse(_Response):
     results: list[BatchItem]
 
 
+class ReloadResult(_Response):
+    status: Literal["loaded"]
+    model_version: str | None = Field(description="The version now serving.")
+
+
 class FeatureInfo(_Response):
     name: str
     label: str

@@ -7,8 +7,9 @@ the tracking URI also honours MLflow's own `MLFLOW_TRACKING_URI`.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.store import CHAMPION_URI
@@ -43,6 +44,79 @@ class Settings(BaseSettings):
         description='Per-outcome band overrides as JSON, e.g. {"dropout": {"moderate": 0.2, "high": 0.35}}.',
     )
     max_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    # EHR integration (FHIR and CDS Hooks); see data_schemas/fhir_mapping.md.
+    auth: Literal["enabled", "disabled"] = Field(
+        default="enabled",
+        description="'disabled' skips caller authentication; for local development only.",
+    )
+    cds_jwks: str | None = Field(
+        default=None,
+        description="Keys that sign CDS clients' JWTs: a JWKS (or PEM public key) inline, "
+        "a file path, or an https URL.",
+    )
+    cds_issuers: list[str] = Field(
+        default_factory=list, description="JWT `iss` values of the CDS clients allowed in."
+    )
+    cds_audience: str | None = Field(
+        default=None,
+        description="This service's public base URL, e.g. https://risk.example.org; a CDS "
+        "JWT's `aud` must be this URL followed by the endpoint path.",
+    )
+    fhir_fetch_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Timeout of each request to a CDS client's FHIR server.",
+    )
+    # Callers, audit and limits; see README "Security and privacy".
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Caller name -> API key hash, as printed by `alliance-risk keys create NAME`, "
+        'e.g. {"ehr-gateway": "sha256:..."}.',
+    )
+    admin_api_keys: list[str] = Field(
+        default_factory=list, description="Names of the API keys that may call /admin endpoints."
+    )
+    oauth_jwks: str | None = Field(
+        default=None,
+        description="Keys that sign OAuth2 bearer tokens: a JWKS (or PEM public key) inline, "
+        "a file path, or an https URL.",
+    )
+    oauth_issuers: list[str] = Field(
+        default_factory=list, description="Accepted `iss` values of OAuth2 bearer tokens."
+    )
+    oauth_audience: str | None = Field(
+        default=None, description="The `aud` an OAuth2 bearer token must carry."
+    )
+    oauth_scope: str = Field(
+        default="alliance-risk.predict", description="Scope needed for client-data endpoints."
+    )
+    oauth_admin_scope: str = Field(
+        default="alliance-risk.admin", description="Scope needed for /admin endpoints."
+    )
+    audit_database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the audit trail, e.g. postgresql+psycopg://...; "
+        "SQLite (WAL) in ALLIANCE_RISK_HOME when unset.",
+    )
+    audit_hmac_key: SecretStr | None = Field(
+        default=None,
+        description="Secret that keys the client-id hashes in the audit trail; a key file in "
+        "ALLIANCE_RISK_HOME is created when unset.",
+    )
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests per caller per minute and process; 0 = off."
+    )
+    request_timeout_seconds: float = Field(default=30.0, ge=0, description="0 = no timeout.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; none (CORS off) when empty."
+    )
+    model_poll_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="How often to look for a new champion and load it; 0 = only on /admin/reload.",
+    )
 
 
 @lru_cache

@@ -18,6 +18,12 @@ OUTCOME_TITLES: dict[str, str] = {
     "violence": "Violence toward others",
 }
 
+#: The risk as the object of "this raises the estimated ..." in explanation sentences.
+RISK_NOUNS: dict[str, str] = {
+    "dropout": "dropout risk",
+    "violence": "risk of a violent incident toward others",
+}
+
 BAND_WORDS: dict[str, str] = {
     RiskBand.LOW.value: "low",
     RiskBand.MODERATE.value: "moderate",

@@ -43,3 +43,12 @@ def trained_model(mlflow_home: Path, small_cohort_dir: Path) -> TrainingOutcome:
     decision = promote(outcome.version)
     assert decision.promoted
     return outcome
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_development_auth() -> Iterator[None]:
+    """Apps built from `Settings()` in tests run with authentication off, on loopback;
+    the security tests pass their own settings."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ALLIANCE_RISK_AUTH", "disabled")
+        yield

@@ -22,7 +22,7 @@ from training.splits import SplitStrategy, split_clients
 
 def _suggest(trial: optuna.Trial) -> BoosterParameters:
     return BoosterParameters(
-        num_leaves=trial.suggest_int("num_leaves", 7, 31),
+        num_leaves=trial.suggest_int("num_leaves", 2, 8),
         learning_rate=trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
         min_child_samples=trial.suggest_int("min_child_samples", 10, 200, log=True),
         feature_fraction=trial.suggest_float("feature_fraction", 0.5, 1.0),

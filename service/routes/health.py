@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service.deps import HolderDep
+from service.deps import AuditTrailDep, HolderDep
 
 router = APIRouter(tags=["health"])
 
@@ -17,11 +17,13 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: a model is loaded and passed its self-check",
+    summary="Readiness: a model passed its self-check and the audit trail can be written",
     responses={503: {"description": "Not ready, with the reason"}},
 )
-def readyz(holder: HolderDep) -> JSONResponse:
-    if holder.ready:
+def readyz(holder: HolderDep, audit: AuditTrailDep) -> JSONResponse:
+    audit_problem = audit.problem()
+    if holder.ready and audit_problem is None:
         served = holder.get()
         return JSONResponse({"status": "ready", "model_version": served.version})
-    return JSONResponse({"status": "not ready", "reason": holder.reason}, status_code=503)
+    reason = holder.reason if not holder.ready else audit_problem
+    return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException
 from pydantic import ValidationError
@@ -11,6 +11,7 @@ from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.records import ClientHistory
 from models.predictor import NotPredictableError
 from service.answers import identity, predict
+from service.audit.notes import AuditNotesDep
 from service.deps import RequestIdDep, ServedModelDep, SettingsDep
 from service.problems import invalid_input, problem
 from service.schemas import (
@@ -44,14 +45,17 @@ HistoryBody = Annotated[
     summary="Dropout and violence risk for one client, with explanations",
 )
 def create_prediction(
-    history: HistoryBody, served: ServedModelDep, request_id: RequestIdDep
+    history: HistoryBody, served: ServedModelDep, request_id: RequestIdDep, audit: AuditNotesDep
 ) -> PredictionResponse:
     """Calibrated probabilities, bands, percentiles and exact SHAP explanations after the
     sessions given (the first five are used)."""
     try:
-        return predict(served, history, request_id)
+        answer = predict(served, history, request_id)
     except NotPredictableError as error:
+        audit.add(history.client.client_id, model_version=served.version)
         raise HTTPException(status_code=422, detail=str(error)) from None
+    audit.add_prediction(history.client.client_id, answer)
+    return answer
 
 
 @router.post(
@@ -72,6 +76,7 @@ def create_predictions_batch(
     served: ServedModelDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
+    audit: AuditNotesDep,
 ) -> BatchResponse:
     """Each item is validated and predicted on its own: its result carries either a
     prediction (status 200) or a problem document (status 422) naming the field."""
@@ -85,14 +90,17 @@ def create_predictions_batch(
         item_id = f"{request_id}-{index}"
         try:
             history = ClientHistory.model_validate(item)
-            results.append(
-                BatchItem(index=index, status=200, prediction=predict(served, history, item_id))
-            )
+            answer = predict(served, history, item_id)
+            results.append(BatchItem(index=index, status=200, prediction=answer))
+            audit.add_prediction(history.client.client_id, answer, item_index=index)
         except ValidationError as error:
             detail = invalid_input(list(error.errors()))
             for entry in detail.errors:
                 entry["pointer"] = f"/items/{index}" + entry["pointer"].rstrip("/")
             results.append(BatchItem(index=index, status=422, error=detail))
+            audit.add(
+                _client_id(item), model_version=served.version, item_index=index, item_status=422
+            )
         except NotPredictableError as error:
             results.append(
                 BatchItem(
@@ -101,4 +109,14 @@ def create_predictions_batch(
                     error=problem(422, "Cannot predict", str(error), slug="not-predictable"),
                 )
             )
+            audit.add(
+                _client_id(item), model_version=served.version, item_index=index, item_status=422
+            )
     return BatchResponse(request_id=request_id, model=identity(served), results=results)
+
+
+def _client_id(item: dict[str, Any]) -> str | None:
+    """The client id of an item that failed validation, if it has one, for the audit trail."""
+    client = item.get("client")
+    client_id = client.get("client_id") if isinstance(client, dict) else None
+    return client_id if isinstance(client_id, str) else None

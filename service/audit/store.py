@@ -1,0 +1,203 @@
+"""Audit records and where they are kept.
+
+Client ids are never stored: each is replaced by an HMAC-SHA256 under a secret key, so
+records about one client can be linked while the id cannot be read back or guessed from a
+list of known ids without the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from collections.abc import Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Integer, String, create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from models.store import home_directory
+from service.audit.notes import AuditedClient
+from service.settings import Settings
+
+logger = logging.getLogger("alliance_risk.audit")
+
+KEY_FILE_NAME = "audit-hmac.key"
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class AuditRecord(_Base):
+    """One call, or one client of a batch call (items share the request id)."""
+
+    __tablename__ = "audit_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    caller: Mapped[str] = mapped_column(String(200), index=True)
+    endpoint: Mapped[str] = mapped_column(String(200))
+    status: Mapped[int] = mapped_column(Integer)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    client_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    item_index: Mapped[int | None] = mapped_column(Integer)
+    item_status: Mapped[int | None] = mapped_column(Integer)
+    outcomes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+def default_database_url(home: Path | None = None) -> str:
+    return f"sqlite:///{(home or home_directory()) / 'audit.db'}"
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL lets readers (the `audit` command) work beside the writer; synchronous=FULL makes
+    # a commit durable before the response goes out, even if the machine loses power.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            # A folder that cannot be made shows up as not ready, not as a crash at start-up.
+            with suppress(OSError):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def load_or_create_key(home: Path | None = None) -> bytes:
+    """The HMAC key from `<home>/audit-hmac.key`, created (mode 0600) on first use."""
+    path = (home or home_directory()) / KEY_FILE_NAME
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        logger.warning(
+            "created a new audit HMAC key in ALLIANCE_RISK_HOME; set ALLIANCE_RISK_AUDIT_HMAC_KEY "
+            "and keep it safe so client hashes stay comparable across machines"
+        )
+    return path.read_text().strip().encode()
+
+
+class AuditTrail:
+    """Writes and reads audit records; one per call, committed in one transaction."""
+
+    def __init__(self, url: str, hmac_key: bytes | None) -> None:
+        """`hmac_key=None` opens the trail for reading only."""
+        if hmac_key is not None and len(hmac_key) < 16:
+            raise ValueError("the audit HMAC key must be at least 16 bytes long")
+        self.url = url
+        self._key = hmac_key
+        self.engine = make_engine(url)
+        self._schema_ready = False
+
+    def ensure_schema(self) -> None:
+        if not self._schema_ready:
+            _Base.metadata.create_all(self.engine)
+            self._schema_ready = True
+
+    def problem(self) -> str | None:
+        """Why records cannot be written now, or None; for readiness."""
+        try:
+            self.ensure_schema()
+            with self.engine.connect() as connection:
+                connection.execute(select(1))
+        except Exception as error:
+            return f"the audit database cannot be reached ({type(error).__name__})"
+        return None
+
+    def report(self) -> None:
+        """At start-up: say where records go, or why they cannot be written."""
+        problem = self.problem()
+        if problem is not None:
+            logger.error("%s; every audited call will get 503 until it can", problem)
+        else:
+            logger.info("audit trail: %s", self.engine.url.render_as_string(hide_password=True))
+
+    def client_hash(self, client_id: str) -> str:
+        if self._key is None:
+            raise RuntimeError("this audit trail was opened for reading only")
+        return hmac.new(self._key, client_id.encode(), hashlib.sha256).hexdigest()
+
+    def write(
+        self,
+        *,
+        request_id: str,
+        caller: str,
+        endpoint: str,
+        status: int,
+        model_version: str | None,
+        clients: Sequence[AuditedClient],
+    ) -> None:
+        """Commit the call's record(s); raises if the database cannot take them."""
+        self.ensure_schema()
+        now = dt.datetime.now(dt.UTC)
+        common = {
+            "recorded_at": now,
+            "request_id": request_id,
+            "caller": caller,
+            "endpoint": endpoint,
+            "status": status,
+        }
+        rows = [
+            AuditRecord(
+                **common,
+                model_version=client.model_version or model_version,
+                client_hash=self.client_hash(client.client_id) if client.client_id else None,
+                item_index=client.item_index,
+                item_status=client.item_status,
+                outcomes=client.outcomes,
+            )
+            for client in clients
+        ] or [AuditRecord(**common, model_version=model_version)]
+        with Session(self.engine) as session, session.begin():
+            session.add_all(rows)
+
+    def records(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        caller: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]:
+        """Records oldest first, optionally from a time on and for one caller."""
+        self.ensure_schema()
+        query = select(AuditRecord).order_by(AuditRecord.id)
+        if since is not None:
+            query = query.where(AuditRecord.recorded_at >= since)
+        if caller is not None:
+            query = query.where(AuditRecord.caller == caller)
+        if limit is not None:
+            query = query.order_by(None).order_by(AuditRecord.id.desc()).limit(limit)
+        with Session(self.engine, expire_on_commit=False) as session:
+            found = list(session.scalars(query))
+        return sorted(found, key=lambda record: record.id)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def audit_trail_from(settings: Settings, *, writing: bool = True) -> AuditTrail:
+    """The trail the settings describe: their URL and key, or SQLite and a key file in home."""
+    url = settings.audit_database_url or default_database_url()
+    if not writing:
+        return AuditTrail(url, None)
+    if settings.audit_hmac_key is not None:
+        return AuditTrail(url, settings.audit_hmac_key.get_secret_value().encode())
+    return AuditTrail(url, load_or_create_key())

@@ -1,0 +1,79 @@
+"""Writes the audit record of every audited call before its response starts.
+
+If the record cannot be committed the caller gets a 503 instead of the answer: a result
+that was not recorded is never released.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.audit.notes import STATE_KEY, AuditNotes
+from service.audit.store import AuditTrail
+from service.middleware.responses import send_problem
+from service.model_holder import ModelHolder
+
+logger = logging.getLogger("alliance_risk.audit")
+
+#: Caller recorded when the request was refused before anyone was identified.
+UNIDENTIFIED = "(unidentified)"
+
+
+class AuditMiddleware:
+    def __init__(self, app: ASGIApp, trail: AuditTrail, holder: ModelHolder) -> None:
+        self.app = app
+        self.trail = trail
+        self.holder = holder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        replaced = False
+
+        async def send_after_audit(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            notes = state.get(STATE_KEY)
+            if message["type"] == "http.response.start" and notes is not None:
+                try:
+                    await run_in_threadpool(self._write, state, notes, message["status"])
+                except Exception as error:
+                    replaced = True
+                    logger.error(
+                        "audit record could not be written; the answer was withheld",
+                        extra={
+                            "request_id": state.get("request_id"),
+                            "error_type": type(error).__name__,
+                        },
+                    )
+                    await send_problem(
+                        scope,
+                        receive,
+                        send,
+                        status=503,
+                        title="Audit trail unavailable",
+                        detail="the call could not be recorded, so no answer was released; try again later",
+                        slug="audit-unavailable",
+                        headers={"Retry-After": "30"},
+                    )
+                    return
+            await send(message)
+
+        await self.app(scope, receive, send_after_audit)
+
+    def _write(self, state: dict, notes: AuditNotes, status: int) -> None:
+        caller = state.get("caller")
+        self.trail.write(
+            request_id=state.get("request_id", ""),
+            caller=getattr(caller, "name", UNIDENTIFIED),
+            endpoint=notes.endpoint,
+            status=status,
+            model_version=self.holder.get().version if self.holder.ready else None,
+            clients=notes.clients,
+        )

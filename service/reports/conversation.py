@@ -1,0 +1,157 @@
+"""Conversation points: options a clinician could take up next session, tied to factors.
+
+Each topic names the factors that bring it up and the literature behind it. A topic is
+offered only when one of its factors raises an estimate (or, for repair, when a rupture
+is visible in the sessions); it is worded as an option, never as an instruction, and
+never as a finding about the person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.reports.factors import Factor
+from service.reports.series import SessionSeries
+
+#: At most this many points, so the page stays readable in a minute.
+MAX_POINTS = 3
+
+_ALLIANCE_LEVEL = frozenset(
+    {
+        "alliance_pomp_first",
+        "alliance_pomp_last",
+        "alliance_pomp_mean",
+        "alliance_pomp_min",
+        "alliance_pomp_slope",
+    }
+)
+_ANXIETY = frozenset(
+    {
+        "gad7_first",
+        "gad7_last",
+        "gad7_change",
+        "pre_session_distress_first",
+        "pre_session_distress_last",
+        "pre_session_distress_mean",
+    }
+)
+_THERAPIST = frozenset(
+    {
+        "therapist_years_experience",
+        "therapist_profession",
+        "therapist_orientation",
+        "therapist_caseload",
+        "therapist_dropout_rate_oof",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """Something to talk about, the factors that bring it up, and why it may help."""
+
+    key: str
+    features: frozenset[str]
+    text: str
+    source: str
+
+
+TOPICS: tuple[Topic, ...] = (
+    Topic(
+        "repair",
+        frozenset({"alliance_largest_drop", "alliance_recovery_since_drop"}),
+        "You could name the recent fall in the alliance with the client, invite their view "
+        "of what felt unhelpful and acknowledge your own part in it; repaired ruptures tend "
+        "to be followed by better outcomes.",
+        "Safran & Muran 2000; Eubanks, Muran & Safran 2018",
+    ),
+    Topic(
+        "goals",
+        _ALLIANCE_LEVEL,
+        "You could revisit the goals you agreed on and the tasks of therapy, and check "
+        "together that they still fit what the client wants from it.",
+        "Bordin 1979 (goals, tasks and bond); Flückiger et al. 2018",
+    ),
+    Topic(
+        "attendance",
+        frozenset({"missed_sessions", "latest_session_missed", "days_since_intake"}),
+        "You could ask what makes it hard to come to sessions and agree how you will stay "
+        "in touch after a missed appointment.",
+        "Swift & Greenberg 2015",
+    ),
+    Topic(
+        "anxiety",
+        _ANXIETY,
+        "You could talk through how the first sessions have felt and what usually happens "
+        "next in therapy; preparing clients for what therapy involves is linked to fewer "
+        "early endings.",
+        "Swift et al. 2012",
+    ),
+    Topic(
+        "interpreter",
+        frozenset({"interpreter_used"}),
+        "You could check the interpreter arrangement with the client: the same interpreter "
+        "each time where possible, and whether they feel free to speak with the interpreter "
+        "present.",
+        "Tribe & Lane 2009",
+    ),
+    Topic(
+        "boundaries",
+        frozenset({"history_of_violence", "substance_misuse"}),
+        "You could discuss boundaries and confidentiality, including its limits, and agree "
+        "what will happen if anyone feels unsafe. A concern about violence calls for a "
+        "structured professional assessment, not this estimate.",
+        "Douglas et al. 2013 (HCR-20 V3)",
+    ),
+    Topic(
+        "supervision",
+        _THERAPIST,
+        "You could bring this client to supervision or peer consultation: therapist and "
+        "setting factors are part of this estimate, and therapists differ in how many of "
+        "their clients end early.",
+        "Saxon et al. 2017",
+    ),
+)
+
+_BY_KEY: dict[str, Topic] = {topic.key: topic for topic in TOPICS}
+
+#: Offered when no factor brings up a topic, so the section is never empty.
+OPEN_QUESTION = Topic(
+    "open",
+    frozenset(),
+    "You could ask the client how therapy is going for them so far, and whether the goals "
+    "and the way you work together fit.",
+    "Bordin 1979; Flückiger et al. 2018",
+)
+
+
+@dataclass(frozen=True)
+class ConversationPoint:
+    """One option for the next session, with the factors it answers to."""
+
+    text: str
+    source: str
+    because: tuple[str, ...]
+
+
+def conversation_points(factors: list[Factor], series: SessionSeries) -> list[ConversationPoint]:
+    """Topics brought up by factors that raise an estimate, strongest factor first."""
+    raising = sorted((f for f in factors if f.raises), key=lambda f: -f.contribution)
+    reasons: dict[str, list[str]] = {}
+    for factor in raising:
+        for topic in TOPICS:
+            if factor.feature in topic.features:
+                labels = reasons.setdefault(topic.key, [])
+                if factor.label not in labels:
+                    labels.append(factor.label)
+    for fall in series.ruptures:
+        reasons.setdefault("repair", []).append(
+            f"alliance fell between sessions {fall.from_session} and {fall.to_session}"
+        )
+    points = [
+        ConversationPoint(_BY_KEY[key].text, _BY_KEY[key].source, tuple(because))
+        for key, because in reasons.items()
+    ]
+    if not points:
+        points.append(ConversationPoint(OPEN_QUESTION.text, OPEN_QUESTION.source, ()))
+    return points[:MAX_POINTS]

@@ -1,0 +1,215 @@
+"""The largest SHAP contributions, written as sentences a clinician reads at a glance.
+
+Alliance, attendance and anxiety factors are described from the sessions themselves, on
+each questionnaire's own scale ("The alliance score fell from 48 to 36 (WAI-SR) between
+sessions 2 and 3"); every other factor is its registry label and display value. Each
+sentence ends with what the factor does to the estimate, never with a claim about the
+person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from service.reports.series import DISTRESS_MAX, GAD7_MAX, SessionPoint, SessionSeries, number
+from service.schemas import Contribution
+from service.wording import RISK_NOUNS
+
+#: Factors shown per outcome, and the smallest contribution (in log-odds) worth a sentence:
+#: 0.02 log-odds moves a 20% risk by about 0.3 percentage points.
+TOP_FACTORS = 3
+MIN_CONTRIBUTION = 0.02
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One reason behind one outcome's estimate."""
+
+    outcome: str
+    feature: str
+    label: str
+    contribution: float
+    raises: bool
+    sentence: str
+
+
+Describe = Callable[[SessionSeries, Contribution], str | None]
+
+
+def _alliance(series: SessionSeries, point: SessionPoint) -> str:
+    scale = series.scale
+    score = number(scale.value(point))
+    if scale.instrument is not None:
+        return f"{score} of {number(scale.maximum)} ({scale.name}, session {point.number})"
+    return f"{score}% of the scale maximum (session {point.number})"
+
+
+def _largest_drop(series: SessionSeries, c: Contribution) -> str | None:
+    fall = series.largest_fall
+    if c.value is None:
+        return "There are fewer than two alliance ratings, so no change can be seen yet"
+    if fall is None:
+        return "The alliance score has not fallen between rated sessions so far"
+    text = (
+        f"The alliance score fell from {number(fall.from_score)} to {number(fall.to_score)} "
+        f"({series.scale.name}) between sessions {fall.from_session} and {fall.to_session}"
+    )
+    return text + (", a possible rupture" if fall.is_rupture else "")
+
+
+def _recovery(series: SessionSeries, c: Contribution) -> str | None:
+    fall = series.largest_fall
+    if c.value is None or fall is None:
+        return None
+    regained = series.scale.points(c.value)
+    if regained <= 0:
+        return f"The alliance has not recovered since it fell after session {fall.from_session}"
+    return (
+        f"The alliance has regained {number(round(regained, 1))} points since it fell after "
+        f"session {fall.from_session}"
+    )
+
+
+def _rating(which: str) -> Describe:
+    def describe(series: SessionSeries, c: Contribution) -> str | None:
+        rated = series.rated
+        if not rated:
+            return "No alliance rating has been recorded yet"
+        point = {
+            "first": rated[0],
+            "latest": rated[-1],
+            "lowest": min(rated, key=lambda p: p.alliance_pomp),
+        }[which]
+        return f"The {which} alliance score was {_alliance(series, point)}"
+
+    return describe
+
+
+def _mean_alliance(series: SessionSeries, c: Contribution) -> str | None:
+    if c.value is None:
+        return "No alliance rating has been recorded yet"
+    scale = series.scale
+    mean = scale.minimum + scale.points(c.value)
+    suffix = f" of {number(scale.maximum)} ({scale.name})" if scale.instrument else "%"
+    return f"The alliance scores average {number(round(mean, 1))}{suffix}"
+
+
+def _slope(series: SessionSeries, c: Contribution) -> str | None:
+    if c.value is None:
+        return "There are fewer than two alliance ratings, so no trend can be seen yet"
+    per_session = series.scale.points(c.value)
+    if abs(per_session) < 0.05:
+        return "The alliance score has stayed level"
+    verb = "risen" if per_session > 0 else "fallen"
+    return (
+        f"The alliance score has {verb} by about {number(round(abs(per_session), 1))} "
+        f"points per session ({series.scale.name})"
+    )
+
+
+def _missed(series: SessionSeries, c: Contribution) -> str | None:
+    missed = series.missed
+    if not missed:
+        return f"The client has attended all {series.landmark} sessions so far"
+    sessions = ", ".join(str(n) for n in missed)
+    return (
+        f"The client missed {len(missed)} of {series.landmark} sessions so far "
+        f"(session{'s' if len(missed) > 1 else ''} {sessions})"
+    )
+
+
+def _latest_missed(series: SessionSeries, c: Contribution) -> str | None:
+    verb = "attended" if series.points[-1].attended else "did not attend"
+    return f"The client {verb} the latest session (session {series.landmark})"
+
+
+def _score(name: str, maximum: int, when: str) -> Describe:
+    def describe(series: SessionSeries, c: Contribution) -> str | None:
+        if c.value is None:
+            return None
+        return f"The {when} {name} was {number(round(c.value, 1))} of {maximum}"
+
+    return describe
+
+
+def _gad7_change(series: SessionSeries, c: Contribution) -> str | None:
+    if c.value is None:
+        return None
+    if c.value == 0:
+        return "The GAD-7 anxiety score has not changed since the first score"
+    verb = "risen" if c.value > 0 else "fallen"
+    points = abs(int(c.value))
+    plural = "s" if points != 1 else ""
+    return f"The GAD-7 anxiety score has {verb} by {points} point{plural} since the first score"
+
+
+def _days(series: SessionSeries, c: Contribution) -> str | None:
+    if c.value is None:
+        return None
+    return f"{int(c.value)} days have passed from intake to session {series.landmark}"
+
+
+_DESCRIBE: dict[str, Describe] = {
+    "alliance_largest_drop": _largest_drop,
+    "alliance_recovery_since_drop": _recovery,
+    "alliance_pomp_first": _rating("first"),
+    "alliance_pomp_last": _rating("latest"),
+    "alliance_pomp_min": _rating("lowest"),
+    "alliance_pomp_mean": _mean_alliance,
+    "alliance_pomp_slope": _slope,
+    "missed_sessions": _missed,
+    "latest_session_missed": _latest_missed,
+    "days_since_intake": _days,
+    "gad7_first": _score("GAD-7 anxiety score", GAD7_MAX, "first"),
+    "gad7_last": _score("GAD-7 anxiety score", GAD7_MAX, "latest"),
+    "gad7_change": _gad7_change,
+    "pre_session_distress_first": _score("distress before a session", DISTRESS_MAX, "first"),
+    "pre_session_distress_last": _score("distress before a session", DISTRESS_MAX, "latest"),
+    "pre_session_distress_mean": _score("distress before sessions", DISTRESS_MAX, "average"),
+}
+
+#: Units that already read well after a number ("24 clients", "29 years").
+_SPOKEN_UNITS = frozenset({"years", "clients", "sessions", "days", "episodes"})
+
+
+def _generic(c: Contribution) -> str:
+    value = c.display_value
+    if c.unit in _SPOKEN_UNITS and c.value is not None:
+        value = f"{value} {c.unit.removesuffix('s') if c.value == 1 else c.unit}"
+    return f"{c.label}: {value}"
+
+
+def observation(series: SessionSeries, c: Contribution) -> str:
+    """What was seen, without its effect: the first half of a factor sentence."""
+    describe = _DESCRIBE.get(c.feature)
+    described = describe(series, c) if describe is not None else None
+    return described if described is not None else _generic(c)
+
+
+def top_factors(
+    outcome: str,
+    contributions: list[Contribution],
+    series: SessionSeries,
+    *,
+    limit: int = TOP_FACTORS,
+) -> list[Factor]:
+    """The largest contributions (already sorted by size) as sentences."""
+    factors = []
+    for c in contributions:
+        if len(factors) == limit or abs(c.contribution) < MIN_CONTRIBUTION:
+            break
+        raises = c.contribution > 0
+        verb = "raises" if raises else "lowers"
+        factors.append(
+            Factor(
+                outcome=outcome,
+                feature=c.feature,
+                label=c.label,
+                contribution=c.contribution,
+                raises=raises,
+                sentence=f"{observation(series, c)}; this {verb} the estimated "
+                f"{RISK_NOUNS[outcome]}.",
+            )
+        )
+    return factors

@@ -1,0 +1,158 @@
+"""The sessions a report shows: alliance on its own scale, anxiety, misses and ruptures.
+
+A fall between two consecutive alliance ratings (sessions without a rating are skipped,
+as in the `alliance_largest_drop` feature) is compared on the 0-100 POMP scale, so the
+same rupture threshold, `RUPTURE_DROP_POMP`, holds for every instrument.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass
+
+from data_schemas.ranges import GAD7, INSTRUMENTS, PRE_SESSION_DISTRESS, Instrument
+from data_schemas.records import ClientHistory
+from features.registry import RUPTURE_DROP_POMP
+
+
+@dataclass(frozen=True)
+class SessionPoint:
+    """One scheduled session as the report shows it."""
+
+    number: int
+    date: dt.date
+    attended: bool
+    alliance_score: float | None
+    alliance_pomp: float | None
+    instrument: str | None
+    gad7: int | None
+    distress: int | None
+
+
+@dataclass(frozen=True)
+class AllianceFall:
+    """A fall from one alliance rating to the next rated session."""
+
+    from_session: int
+    to_session: int
+    from_score: float
+    to_score: float
+    pomp_drop: float
+
+    @property
+    def is_rupture(self) -> bool:
+        return self.pomp_drop >= RUPTURE_DROP_POMP
+
+
+@dataclass(frozen=True)
+class AllianceScale:
+    """The axis the alliance is drawn on: one instrument's own range, or POMP when mixed."""
+
+    minimum: float
+    maximum: float
+    name: str
+    instrument: Instrument | None
+
+    def points(self, pomp_points: float) -> float:
+        """A distance in POMP points on this scale (e.g. 25 POMP = 12 WAI-SR points)."""
+        return pomp_points / 100.0 * (self.maximum - self.minimum)
+
+    def value(self, point: SessionPoint) -> float | None:
+        """A session's alliance on this scale; `None` when it was not rated."""
+        if point.alliance_pomp is None:
+            return None
+        return point.alliance_score if self.instrument is not None else point.alliance_pomp
+
+
+@dataclass(frozen=True)
+class SessionSeries:
+    """Sessions 1..k of one client, with every fall between consecutive ratings."""
+
+    points: tuple[SessionPoint, ...]
+    scale: AllianceScale
+    falls: tuple[AllianceFall, ...]
+
+    @property
+    def landmark(self) -> int:
+        return len(self.points)
+
+    @property
+    def missed(self) -> list[int]:
+        return [p.number for p in self.points if not p.attended]
+
+    @property
+    def rated(self) -> list[SessionPoint]:
+        return [p for p in self.points if p.alliance_pomp is not None]
+
+    @property
+    def ruptures(self) -> list[AllianceFall]:
+        return [fall for fall in self.falls if fall.is_rupture]
+
+    @property
+    def largest_fall(self) -> AllianceFall | None:
+        """The largest fall, the first one on ties (as the feature core counts it)."""
+        largest = None
+        for fall in self.falls:
+            if largest is None or fall.pomp_drop > largest.pomp_drop:
+                largest = fall
+        return largest
+
+
+def _scale(points: list[SessionPoint]) -> AllianceScale:
+    used = {p.instrument for p in points if p.alliance_pomp is not None}
+    if len(used) == 1:
+        instrument = INSTRUMENTS[used.pop()]
+        return AllianceScale(
+            instrument.min_score, instrument.max_score, instrument.code, instrument
+        )
+    name = "percent of scale maximum" + ("; questionnaires differ" if used else "")
+    return AllianceScale(0.0, 100.0, name, None)
+
+
+def session_series(history: ClientHistory, landmark: int) -> SessionSeries:
+    """Sessions 1..`landmark` of the history, ready to chart and to describe."""
+    points = []
+    for session in history.sessions[:landmark]:
+        pomp = None
+        if session.alliance_score is not None and session.alliance_instrument is not None:
+            instrument = INSTRUMENTS[session.alliance_instrument]
+            pomp = instrument.percent_of_maximum(session.alliance_score)
+        points.append(
+            SessionPoint(
+                number=session.session_number,
+                date=session.session_date,
+                attended=session.attended,
+                alliance_score=session.alliance_score,
+                alliance_pomp=pomp,
+                instrument=session.alliance_instrument,
+                gad7=session.anxiety_gad7,
+                distress=session.pre_session_distress,
+            )
+        )
+    scale = _scale(points)
+    rated = [p for p in points if p.alliance_pomp is not None]
+    falls = []
+    for before, after in itertools.pairwise(rated):
+        drop = before.alliance_pomp - after.alliance_pomp
+        if drop > 0:
+            falls.append(
+                AllianceFall(
+                    from_session=before.number,
+                    to_session=after.number,
+                    from_score=scale.value(before),
+                    to_score=scale.value(after),
+                    pomp_drop=drop,
+                )
+            )
+    return SessionSeries(tuple(points), scale, tuple(falls))
+
+
+def number(value: float) -> str:
+    """A score as people write it: 36, 36.5."""
+    return f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
+
+
+#: Upper ends of the anxiety scales, for "15 of 21" wording and chart axes.
+GAD7_MAX = int(GAD7.maximum)
+DISTRESS_MAX = int(PRE_SESSION_DISTRESS.maximum)

@@ -1,0 +1,166 @@
+"""`POST /fhir/RiskAssessment/$evaluate`: a FHIR Bundle in, a Bundle of RiskAssessments out.
+
+A type-level FHIR operation on RiskAssessment. Its one input is the client's resources: a
+Bundle posted as the body, or a Parameters resource whose `bundle` parameter holds it. Its
+one output is returned as the body itself, as FHIR does for an operation whose single
+output is a resource: a `collection` Bundle of two RiskAssessments, dropout then violence.
+
+Errors are OperationOutcomes (`application/fhir+json`), each issue with the FHIRPath of the
+element at fault: 400 for JSON or FHIR that does not parse, 415 for a body that is not
+FHIR JSON, 422 for valid FHIR that breaks the data contract or cannot be predicted from,
+503 while no model is loaded. None of them repeats a submitted value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from data_schemas.examples import EXAMPLE_HISTORY
+from data_schemas.fhir import (
+    FhirHistory,
+    FhirInputError,
+    bundle_from_history,
+    entries,
+    history_from_resources,
+    parse_bundle,
+)
+from data_schemas.records import ClientHistory
+from models.predictor import NotPredictableError
+from service.answers import predict
+from service.audit.notes import AuditNotesDep
+from service.deps import HolderDep, RequestIdDep
+from service.fhir_answers import (
+    FHIR_JSON,
+    operation_outcome,
+    outcome_message,
+    risk_assessment_bundle,
+)
+from service.model_holder import ModelNotReadyError, ServedModel
+from service.schemas import PredictionResponse
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+_ACCEPTED_TYPES = ("application/fhir+json", "application/json")
+EXAMPLE_BUNDLE: dict[str, Any] = json.loads(
+    bundle_from_history(ClientHistory.model_validate(EXAMPLE_HISTORY)).model_dump_json()
+)
+_OUTCOME_SCHEMA = {"type": "object", "description": "A FHIR R4 OperationOutcome"}
+
+
+def _fhir(resource: Any, status: int = 200) -> Response:
+    return Response(resource.model_dump_json(), status_code=status, media_type=FHIR_JSON)
+
+
+class _RefusedError(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _bundle_json(body: bytes, content_type: str) -> Any:
+    """The Bundle JSON from a Bundle or a Parameters body."""
+    if (
+        content_type
+        and content_type.split(";", maxsplit=1)[0].strip().lower() not in _ACCEPTED_TYPES
+    ):
+        raise _RefusedError(
+            _fhir(
+                outcome_message("send the Bundle as application/fhir+json", code="not-supported"),
+                415,
+            )
+        )
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise _RefusedError(
+            _fhir(outcome_message("the body is not JSON", code="structure"), 400)
+        ) from None
+    if isinstance(data, dict) and data.get("resourceType") == "Parameters":
+        for parameter in data.get("parameter") or []:
+            if isinstance(parameter, dict) and parameter.get("name") == "bundle":
+                return parameter.get("resource")
+        raise _RefusedError(
+            _fhir(
+                outcome_message(
+                    "the Parameters resource needs a parameter named 'bundle' holding the Bundle",
+                    code="required",
+                    where="Parameters.parameter",
+                ),
+                400,
+            )
+        )
+    return data
+
+
+def evaluate_bundle(
+    served: ServedModel, data: Any, request_id: str
+) -> tuple[FhirHistory, PredictionResponse]:
+    """Parse (400 on failure), read the history (422), and predict (422 if not possible)."""
+    try:
+        bundle = parse_bundle(data)
+    except FhirInputError as error:
+        raise _RefusedError(_fhir(operation_outcome(error.issues), 400)) from None
+    try:
+        source = history_from_resources(entries(bundle, "Bundle"))
+        return source, predict(served, source.history, request_id)
+    except FhirInputError as error:
+        raise _RefusedError(_fhir(operation_outcome(error.issues), 422)) from None
+    except NotPredictableError as error:
+        raise _RefusedError(_fhir(outcome_message(str(error)), 422)) from None
+
+
+@router.post(
+    "/RiskAssessment/$evaluate",
+    summary="FHIR R4: dropout and violence RiskAssessments for the client in a Bundle",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A collection Bundle of two RiskAssessments (dropout, violence)",
+            "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+        },
+        400: {
+            "description": "Not JSON or not valid FHIR R4",
+            "content": {FHIR_JSON: {"schema": _OUTCOME_SCHEMA}},
+        },
+        415: {"description": "Not FHIR JSON", "content": {FHIR_JSON: {"schema": _OUTCOME_SCHEMA}}},
+        422: {
+            "description": "Valid FHIR that breaks the data contract or cannot be predicted from",
+            "content": {FHIR_JSON: {"schema": _OUTCOME_SCHEMA}},
+        },
+        503: {
+            "description": "No model is loaded",
+            "content": {FHIR_JSON: {"schema": _OUTCOME_SCHEMA}},
+        },
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "A Bundle with the Patient, EpisodeOfCare, Practitioner, session "
+            "Encounters and rating Observations or QuestionnaireResponses (see "
+            "data_schemas/fhir_mapping.md), or a Parameters resource with it as 'bundle'.",
+            "content": {
+                FHIR_JSON: {"schema": {"type": "object"}, "example": EXAMPLE_BUNDLE},
+            },
+        }
+    },
+)
+async def evaluate_risk(
+    request: Request, holder: HolderDep, request_id: RequestIdDep, audit: AuditNotesDep
+) -> Response:
+    """Reads the client's history from FHIR R4 resources, predicts both outcomes, and answers
+    with one RiskAssessment each, carrying the probability, band, factors and model."""
+    try:
+        data = _bundle_json(await request.body(), request.headers.get("content-type", ""))
+        served = holder.get()
+        source, answer = await run_in_threadpool(evaluate_bundle, served, data, request_id)
+    except _RefusedError as refused:
+        return refused.response
+    except ModelNotReadyError as error:
+        response = _fhir(outcome_message(str(error), code="transient"), 503)
+        response.headers["Retry-After"] = "30"
+        return response
+    audit.add_prediction(source.history.client.client_id, answer)
+    return _fhir(risk_assessment_bundle(answer, source))

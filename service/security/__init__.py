@@ -1,0 +1,6 @@
+"""Who may call the service: API keys, OAuth2 bearer tokens, scopes and rate limits.
+
+`api_keys` keeps keys as hashes, `auth` turns a request's credentials into a `Caller` (or a
+401/403), `rate_limit` spaces each caller's requests. The JWT checks themselves live in
+`jwt`, shared with the CDS Hooks endpoints.
+"""

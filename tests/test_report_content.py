@@ -1,0 +1,155 @@
+"""Report content without a model: sessions and ruptures, factor sentences, conversation
+points, content negotiation and the history taken from clinic tables."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from data_schemas.examples import EXAMPLE_HISTORY
+from data_schemas.histories import HistoryNotFoundError, history_from_tables
+from data_schemas.records import ClientHistory
+from features.registry import RUPTURE_DROP_POMP, feature
+from service.reports.conversation import MAX_POINTS, OPEN_QUESTION, conversation_points
+from service.reports.factors import Factor, top_factors
+from service.reports.series import session_series
+from service.routes.reports import negotiate
+from service.schemas import Contribution
+from training.synthetic import SyntheticCohort
+
+PDF = "application/pdf"
+
+
+def history_with(scores: list[float | None], instrument: str = "WAI-SR") -> ClientHistory:
+    """The example client with one session per score (`None`: a missed session)."""
+    body = copy.deepcopy(EXAMPLE_HISTORY)
+    body["sessions"] = []
+    for n, score in enumerate(scores, start=1):
+        session = {"session_number": n, "session_date": f"2026-03-{2 + 4 * n:02d}"}
+        if score is None:
+            session["attended"] = False
+        else:
+            session |= {
+                "attended": True,
+                "alliance_instrument": instrument,
+                "alliance_score": score,
+            }
+        body["sessions"].append(session)
+    return ClientHistory.model_validate(body)
+
+
+def contribution(name: str, value: float | None, phi: float) -> Contribution:
+    spec = feature(name)
+    return Contribution(
+        feature=name,
+        label=spec.label,
+        unit=spec.unit,
+        value=value,
+        display_value="shown",
+        contribution=phi,
+        direction="raises" if phi > 0 else "lowers",
+    )
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "text/html"),
+        ("*/*", "text/html"),
+        ("text/html,application/xhtml+xml;q=0.9", "text/html"),
+        (PDF, PDF),
+        ("application/pdf, text/html;q=0.5", PDF),
+        ("text/html;q=0.2, application/pdf;q=0.8", PDF),
+        ("text/html;q=0, application/*", PDF),
+        ("application/json", None),
+        ("image/png, text/html;q=0", None),
+    ],
+)
+def test_accept_header_picks_html_or_pdf(accept: str | None, expected: str | None) -> None:
+    assert negotiate(accept) == expected
+
+
+def test_alliance_fall_is_described_on_the_instrument_scale() -> None:
+    series = session_series(ClientHistory.model_validate(EXAMPLE_HISTORY), 3)
+    fall = contribution("alliance_largest_drop", 25.0, 0.4)
+    [factor] = top_factors("dropout", [fall], series)
+    assert factor.sentence == (
+        "The alliance score fell from 48 to 36 (WAI-SR) between sessions 2 and 3, a possible "
+        "rupture; this raises the estimated dropout risk."
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "display", "expected"),
+    [
+        ("therapist_years_experience", 1.0, "1", "Therapist's years of experience: 1 year"),
+        ("therapist_caseload", 24.0, "24", "Therapist's current caseload: 24 clients"),
+        ("primary_problem", 0.0, "anxiety", "Main presenting problem: anxiety"),
+    ],
+)
+def test_other_factors_read_as_label_and_value(
+    name: str, value: float, display: str, expected: str
+) -> None:
+    series = session_series(ClientHistory.model_validate(EXAMPLE_HISTORY), 3)
+    c = contribution(name, value, -0.3).model_copy(update={"display_value": display})
+    [factor] = top_factors("violence", [c], series)
+    assert factor.sentence == (
+        f"{expected}; this lowers the estimated risk of a violent incident toward others."
+    )
+
+
+def test_ruptures_are_falls_of_at_least_the_registry_threshold() -> None:
+    # The SRS spans 40 points, so the threshold is 40 * RUPTURE_DROP_POMP / 100 SRS points.
+    threshold = 40 * RUPTURE_DROP_POMP / 100
+    scores = [30, 30 - threshold, None, 23, 23 - threshold + 0.1]
+    series = session_series(history_with(scores, instrument="SRS"), 5)
+    assert [(f.from_session, f.to_session) for f in series.falls] == [(1, 2), (2, 4), (4, 5)]
+    assert [(f.from_session, f.to_session) for f in series.ruptures] == [(1, 2)]
+    assert series.missed == [3]
+
+
+def test_mixed_questionnaires_are_charted_as_percent_of_maximum() -> None:
+    history = history_with([50, 30])
+    body = history.model_dump(mode="json")
+    body["sessions"][1]["alliance_instrument"] = "SRS"
+    series = session_series(ClientHistory.model_validate(body), 2)
+    assert series.scale.instrument is None
+    assert series.scale.maximum == 100.0
+
+
+def test_conversation_points_follow_the_factors_that_raise_a_risk() -> None:
+    series = session_series(history_with([50, 30]), 2)
+
+    def factor(name: str, phi: float) -> Factor:
+        return Factor("dropout", name, feature(name).label, phi, phi > 0, "")
+
+    points = conversation_points(
+        [factor("interpreter_used", 0.3), factor("missed_sessions", -0.5)], series
+    )
+    texts = [p.text for p in points]
+    assert any("interpreter arrangement" in t for t in texts)
+    assert any("fall in the alliance" in t for t in texts)  # the rupture in the sessions
+    assert not any("hard to come to sessions" in t for t in texts)  # lowers: no point
+    assert all(t.startswith("You could") for t in texts)
+    assert len(points) <= MAX_POINTS
+
+
+def test_without_a_raising_factor_the_point_is_an_open_question() -> None:
+    series = session_series(history_with([50, 52]), 2)
+    [point] = conversation_points([], series)
+    assert point.text == OPEN_QUESTION.text
+
+
+def test_history_from_tables_takes_sessions_up_to_as_of(small_cohort: SyntheticCohort) -> None:
+    tables = small_cohort.tables
+    client_id = str(tables.clients["client_id"].iloc[0])
+    n_sessions = int((tables.sessions["client_id"] == client_id).sum())
+    history = history_from_tables(tables, client_id, as_of=2)
+    assert history.client.client_id == client_id
+    assert [s.session_number for s in history.sessions] == [1, 2]
+    assert len(history_from_tables(tables, client_id).sessions) == n_sessions
+    with pytest.raises(HistoryNotFoundError, match="no row with client_id 'nobody'"):
+        history_from_tables(tables, "nobody")
+    with pytest.raises(HistoryNotFoundError, match=f"has {n_sessions} session"):
+        history_from_tables(tables, client_id, as_of=n_sessions + 1)
