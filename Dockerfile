@@ -17,7 +17,9 @@ COPY service ./service
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install -c constraints.txt .
 
 FROM python:3.11-slim AS runtime
-RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/* \
+# libgomp1: LightGBM's OpenMP; Pango and a font: WeasyPrint's PDF reports.
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+        libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 alliance
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \

@@ -50,7 +50,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 def _parquet_as_text(path: Path) -> pd.DataFrame:
     """Read Parquet and turn it into text cells so CSV and Parquet share one parser."""
-    frame = pq.read_table(path).to_pandas()
+    return frame_as_text(pq.read_table(path).to_pandas())
+
+
+def frame_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Typed cells (as read from Parquet) as the text cells the parser reads."""
     text = pd.DataFrame(index=frame.index)
     for name in frame.columns:
         column = frame[name]

@@ -45,8 +45,10 @@ def _contributions(values: np.ndarray, contributions: np.ndarray) -> list[Contri
         spec = FEATURES[i]
         value = float(values[i])
         phi = float(contributions[i])
+        # model_construct: every value is already typed (registry strings, model floats);
+        # validating 66 small objects per answer would cost more than the prediction.
         out.append(
-            Contribution(
+            Contribution.model_construct(
                 feature=spec.name,
                 label=spec.label,
                 unit=spec.unit,

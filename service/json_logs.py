@@ -44,8 +44,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-#: For `uvicorn.run(log_config=...)`: uvicorn's own loggers write JSON too, and its access
-#: log (which prints raw paths and query strings) is off; the service logs each request.
+#: Loggers that print raw URLs at INFO (uvicorn's access log; httpx and httpcore for each
+#: outgoing request, such as a read from an EHR's FHIR server with a patient id in the path).
+QUIET = {"uvicorn.access": "CRITICAL", "httpx": "WARNING", "httpcore": "WARNING"}
+
+#: For `uvicorn.run(log_config=...)`: uvicorn's own loggers write JSON too, and the loggers
+#: in QUIET keep raw URLs out; the service logs each request by its route template.
 LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -61,7 +65,7 @@ LOG_CONFIG: dict[str, Any] = {
     "loggers": {
         "uvicorn": {"handlers": [], "propagate": True},
         "uvicorn.error": {"handlers": [], "propagate": True},
-        "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+        **{name: {"level": level} for name, level in QUIET.items()},
     },
 }
 
@@ -79,7 +83,5 @@ def configure_logging() -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    access = logging.getLogger("uvicorn.access")
-    access.handlers.clear()
-    access.propagate = False
-    access.disabled = True
+    for name, level in QUIET.items():
+        logging.getLogger(name).setLevel(level)

@@ -29,7 +29,10 @@ class BandOverride(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ALLIANCE_RISK_", extra="ignore")
+    # populate_by_name: fields with an environment alias can still be set by name in code.
+    model_config = SettingsConfigDict(
+        env_prefix="ALLIANCE_RISK_", extra="ignore", populate_by_name=True
+    )
 
     tracking_uri: str | None = Field(
         default=None,

@@ -69,6 +69,23 @@ def access_token(
     )
 
 
+def cds_token(path: str) -> str:
+    """A CDS Hooks client JWT for one call to `path` (settings: cds_* as in `cds_settings`)."""
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE + path,
+        "exp": now + 300,
+        "iat": now,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, _SIGNING_KEY, "ES384", headers={"kid": "test-key-1", "typ": "JWT"})
+
+
+#: Settings under which `cds_token` is accepted.
+CDS_SETTINGS: dict[str, Any] = {"cds_jwks": JWKS, "cds_issuers": [ISSUER], "cds_audience": AUDIENCE}
+
+
 def key_header(key: str = CLINIC_KEY) -> dict[str, str]:
     return {"X-API-Key": key}
 

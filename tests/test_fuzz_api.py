@@ -9,14 +9,11 @@ the README gives the longer, randomized run for a release.
 from __future__ import annotations
 
 import os
-import time
-import uuid
 
 import httpx
-import jwt
 import pytest
 import schemathesis
-from credentials import _SIGNING_KEY, AUDIENCE, ISSUER, JWKS, OPS_KEY, secured_settings
+from credentials import CDS_SETTINGS, OPS_KEY, cds_token, secured_settings
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -30,14 +27,7 @@ FUZZ_EXAMPLES = int(os.environ.get("ALLIANCE_RISK_FUZZ_EXAMPLES", "25"))
 
 @pytest.fixture(scope="module")
 def api_schema(trained_model: TrainingOutcome) -> schemathesis.BaseSchema:
-    app = create_app(
-        secured_settings(
-            rate_limit_per_minute=0,
-            cds_jwks=JWKS,
-            cds_issuers=[ISSUER],
-            cds_audience=AUDIENCE,
-        )
-    )
+    app = create_app(secured_settings(rate_limit_per_minute=0, **CDS_SETTINGS))
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -52,18 +42,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
             super().__init__(transport=transport, **kwargs)
 
     monkeypatch.setattr(httpx, "AsyncClient", OffTheNetwork)
-
-
-def cds_token(path: str) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": ISSUER,
-        "aud": AUDIENCE + path,
-        "exp": now + 300,
-        "iat": now,
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(claims, _SIGNING_KEY, "ES384", headers={"kid": "test-key-1", "typ": "JWT"})
 
 
 def credentials(case: schemathesis.Case) -> dict[str, str]:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import copy
 import json
 import signal
+import threading
+import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from credentials import CLINIC_KEY, key_header
+from credentials import CDS_SETTINGS, CLINIC_KEY, cds_token, key_header
 from security_env import server_environment
 from servers import RunningServer, start_server
 
@@ -65,13 +68,54 @@ def server(
         audit_hmac_key="privacy-test-key-0123456789",
         clinic_key=CLINIC_KEY,
         max_body_bytes="100000",
+        **{
+            name: json.dumps(value) if isinstance(value, list) else value
+            for name, value in CDS_SETTINGS.items()
+        },
     )
     running = start_server(env, folder / "server.log")
     yield running
     running.stop()
 
 
-def exchanges(url: str) -> list[httpx.Response]:
+@pytest.fixture(scope="module")
+def fhir_stub() -> Iterator[str]:
+    """An EHR FHIR server on loopback that knows no one: every read gets 404."""
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    stub = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=stub.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{stub.server_address[1]}"
+    stub.shutdown()
+    stub.server_close()
+
+
+def cds_call(fhir_server: str) -> dict:
+    return {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": fhir_server,
+        "fhirAuthorization": {
+            "access_token": f"{MARK}-fhir-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "alliance-risk",
+        },
+        "context": {"userId": f"Practitioner/{MARK}-user", "patientId": f"{MARK}-patient"},
+    }
+
+
+def exchanges(url: str, fhir_server: str) -> list[httpx.Response]:
     """Every kind of call, each carrying markers."""
     headers = key_header()
     fhir = {**headers, "content-type": "application/fhir+json"}
@@ -118,6 +162,13 @@ def exchanges(url: str) -> list[httpx.Response]:
                 headers={"Authorization": f"Bearer {MARK}.cds.jwt"},
             ),
             http.post(
+                "/cds-services/alliance-risk-patient-view",
+                json=cds_call(fhir_server),
+                headers={
+                    "Authorization": f"Bearer {cds_token('/cds-services/alliance-risk-patient-view')}"
+                },
+            ),
+            http.post(
                 "/v1/predictions:batch",
                 json={"items": [marked_history()] * 300},
                 headers=headers,
@@ -129,8 +180,10 @@ def markers_in(text: str) -> list[str]:
     return [m for m in (MARK, *NUMBER_MARKERS) if m in text]
 
 
-def test_marker_values_appear_in_no_log_line_and_no_error_body(server: RunningServer) -> None:
-    responses = exchanges(server.url)
+def test_marker_values_appear_in_no_log_line_and_no_error_body(
+    server: RunningServer, fhir_stub: str
+) -> None:
+    responses = exchanges(server.url, fhir_stub)
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) >= 4, statuses
     assert {401, 404, 413, 422} <= set(statuses), statuses

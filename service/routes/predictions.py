@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body, HTTPException, Response
 from pydantic import ValidationError
 
 from data_schemas.examples import EXAMPLE_HISTORY
@@ -46,7 +46,7 @@ HistoryBody = Annotated[
 )
 def create_prediction(
     history: HistoryBody, served: ServedModelDep, request_id: RequestIdDep, audit: AuditNotesDep
-) -> PredictionResponse:
+) -> Response:
     """Calibrated probabilities, bands, percentiles and exact SHAP explanations after the
     sessions given (the first five are used)."""
     try:
@@ -55,7 +55,9 @@ def create_prediction(
         audit.add(history.client.client_id, model_version=served.version)
         raise HTTPException(status_code=422, detail=str(error)) from None
     audit.add_prediction(history.client.client_id, answer)
-    return answer
+    # Serialised here rather than by FastAPI, which would validate the finished answer
+    # against its own model a second time; the schema is still published via response_model.
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post(

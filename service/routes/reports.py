@@ -99,7 +99,8 @@ def create_report(
         audit.add(client_id, model_version=served.version)
         raise HTTPException(status_code=422, detail=str(error)) from None
     audit.add_prediction(client_id, content.prediction)
-    filename = f"alliance-risk-report-{client_id}-session-{content.header.as_of_session}"
+    # No client id in the file name: downloads folders and browser histories keep it.
+    filename = f"alliance-risk-report-session-{content.header.as_of_session}"
     # Reports hold health data: no shared cache may keep a copy.
     headers = {"Cache-Control": "no-store", "Vary": "Accept"}
     if media_type == PDF:
