@@ -124,6 +124,13 @@ def train(
     bootstrap: Annotated[
         int, typer.Option(min=20, help="Bootstrap draws for the 95% intervals.")
     ] = 200,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="Train on this Dask scheduler (e.g. tcp://10.0.0.5:8786); DATA may hold "
+            "partitioned Parquet datasets clients/, therapists/, sessions/."
+        ),
+    ] = None,
 ) -> None:
     """Validate, train both outcome models, evaluate on held-out clients and register a version.
 
@@ -140,15 +147,32 @@ def train(
         raise typer.BadParameter(
             "choose client, therapist, site or temporal", param_hint="--split"
         ) from None
+    if dask and tune:
+        raise typer.BadParameter("tuning is not available with --dask", param_hint="--tune")
     try:
-        outcome = run_training(
-            data,
-            experiment=experiment,
-            seed=seed,
-            strategy=strategy,
-            tune_trials=tune,
-            n_boot=bootstrap,
-        )
+        if dask:
+            from distributed import Client
+
+            from training.distributed.pipeline import train_on_cluster
+
+            with Client(dask) as cluster:
+                outcome = train_on_cluster(
+                    data,
+                    cluster,
+                    experiment=experiment,
+                    seed=seed,
+                    strategy=strategy,
+                    n_boot=bootstrap,
+                )
+        else:
+            outcome = run_training(
+                data,
+                experiment=experiment,
+                seed=seed,
+                strategy=strategy,
+                tune_trials=tune,
+                n_boot=bootstrap,
+            )
     except DataValidationError as error:
         _refuse_invalid(error)
     headline = outcome.fitted.model.metadata.headline_metrics
@@ -236,6 +260,12 @@ def score(
     model_uri: Annotated[
         str, typer.Option(help="Model to use.")
     ] = "models:/alliance-risk@champion",
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="Score on this Dask scheduler; OUT becomes a partitioned Parquet dataset folder."
+        ),
+    ] = None,
 ) -> None:
     """Score every client at their latest session (1 to 5) with the champion model."""
     from data_schemas.problems import DataValidationError
@@ -243,9 +273,24 @@ def score(
     from training.scoring import score_folder
 
     try:
-        rows, synthetic = score_folder(
-            data, out, model_uri=model_uri, explain=explain, every_landmark=every_landmark
-        )
+        if dask:
+            from distributed import Client
+
+            from training.distributed.scoring import score_dataset_on_cluster
+
+            with Client(dask) as cluster:
+                rows, synthetic = score_dataset_on_cluster(
+                    data,
+                    out,
+                    cluster,
+                    model_uri=model_uri,
+                    explain=explain,
+                    every_landmark=every_landmark,
+                )
+        else:
+            rows, synthetic = score_folder(
+                data, out, model_uri=model_uri, explain=explain, every_landmark=every_landmark
+            )
     except DataValidationError as error:
         _print_problems(error.problems)
         raise typer.Exit(code=1) from None

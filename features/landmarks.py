@@ -146,6 +146,19 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
         rates = self.therapist_dropouts_.rates(arrays.therapist_ids, arrays.intake_days)
         return self._frame(arrays, rates)
 
+    def transform_with_therapist_rates(
+        self, tables: ClinicTables, rates: pd.Series
+    ) -> pd.DataFrame:
+        """Feature rows whose therapist dropout rate is given per client id.
+
+        For training rows whose out-of-fold rate was computed elsewhere, such as from
+        `fold_dropout_counts` summed over the partitions of a distributed table; equal to
+        `fit_transform`'s rows when the rates are.
+        """
+        self._check_params()
+        arrays = arrays_from_tables(tables, self._width)
+        return self._frame(arrays, rates.reindex(arrays.client_ids).to_numpy(np.float64))
+
     def transform_history(self, history: ClientHistory, landmark: int) -> np.ndarray:
         """One client's feature row at `landmark`, shape (1, n_features), without pandas.
 

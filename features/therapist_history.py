@@ -131,6 +131,46 @@ def client_folds(client_ids: np.ndarray, n_folds: int, random_state: int) -> np.
     return folds
 
 
+def fold_dropout_counts(
+    therapist_ids: np.ndarray, dropout: np.ndarray, folds: np.ndarray
+) -> pd.DataFrame:
+    """Clients and dropouts per (therapist, fold), columns `clients` and `dropouts`.
+
+    Counts of disjoint sets of clients add up, so the partitions of a distributed table can
+    each count their own clients and the sums are the counts of the whole clinic.
+    """
+    frame = pd.DataFrame(
+        {
+            "therapist_id": pd.Index(therapist_ids, dtype=object),
+            "fold": np.asarray(folds, dtype=np.int64),
+            "clients": np.ones(len(folds), dtype=np.int64),
+            "dropouts": np.asarray(dropout, dtype=np.float64),
+        }
+    )
+    return frame.groupby(["therapist_id", "fold"]).sum()
+
+
+def out_of_fold_rates(
+    therapist_ids: np.ndarray,
+    folds: np.ndarray,
+    counts: pd.DataFrame,
+    *,
+    prior_strength: float,
+) -> np.ndarray:
+    """Each client's therapist rate from the `fold_dropout_counts` of the other folds only."""
+    own = counts.reindex(pd.MultiIndex.from_arrays([therapist_ids, folds]), fill_value=0)
+    therapist = counts.groupby(level="therapist_id").sum().reindex(therapist_ids, fill_value=0)
+    fold = counts.groupby(level="fold").sum().reindex(folds, fill_value=0)
+    total = counts.sum()
+    clients = therapist["clients"].to_numpy() - own["clients"].to_numpy()
+    dropouts = therapist["dropouts"].to_numpy() - own["dropouts"].to_numpy()
+    mean = _divide(
+        total["dropouts"] - fold["dropouts"].to_numpy(),
+        total["clients"] - fold["clients"].to_numpy(),
+    )
+    return shrunk_rate(dropouts, clients, mean, prior_strength)
+
+
 def cross_fitted_rates(
     therapist_ids: np.ndarray,
     dropout: np.ndarray,
@@ -139,16 +179,5 @@ def cross_fitted_rates(
     prior_strength: float,
 ) -> np.ndarray:
     """Each client's therapist rate learned from the clients of the other folds only."""
-    rates = np.full(len(therapist_ids), np.nan)
-    no_dates = np.zeros(len(therapist_ids), dtype=np.int64)
-    for fold in np.unique(folds):
-        inside = folds == fold
-        history = TherapistDropoutHistory.learn(
-            therapist_ids[~inside],
-            dropout[~inside],
-            no_dates[~inside],
-            prior_strength=prior_strength,
-            temporal=False,
-        )
-        rates[inside] = history.rates(therapist_ids[inside], no_dates[inside])
-    return rates
+    counts = fold_dropout_counts(therapist_ids, dropout, folds)
+    return out_of_fold_rates(therapist_ids, folds, counts, prior_strength=prior_strength)

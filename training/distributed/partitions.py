@@ -1,0 +1,207 @@
+"""Read the clinic tables as Dask DataFrames, bucket them by client and validate each bucket.
+
+A table is `<name>.parquet` (one file), `<name>/` (a partitioned Parquet dataset) or
+`<name>.csv` inside the data folder. Clients and sessions go into `n_buckets` buckets by
+a stable hash of the client id, so every bucket is a small clinic of whole clients that the
+single-machine contract checks and the feature builder read unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from dask.delayed import Delayed
+from distributed import Client, wait
+
+from data_schemas.problems import DataValidationError, Problem
+from data_schemas.tables import ClinicTables, frame_as_text, parse_and_check
+
+TABLES = ("clients", "therapists", "sessions")
+ROW = "_source_row"
+BUCKET = "_bucket"
+
+
+@dataclass(frozen=True)
+class BucketedTables:
+    """Validated tables: one `ClinicTables` per bucket, held on the workers."""
+
+    buckets: list[Delayed]
+    therapists: pd.DataFrame
+    n_buckets: int
+
+
+def table_source(folder: Path, name: str) -> Path:
+    """The one file or dataset folder that holds table `name`."""
+    present = [
+        path
+        for path in (folder / f"{name}.parquet", folder / name, folder / f"{name}.csv")
+        if path.exists()
+    ]
+    if len(present) != 1:
+        found = ", ".join(path.name for path in present) or "nothing"
+        raise DataValidationError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    None,
+                    f"give exactly one of {name}.parquet, {name}/ (a partitioned Parquet "
+                    f"dataset) or {name}.csv in {folder}; found {found}",
+                )
+            ]
+        )
+    return present[0]
+
+
+def read_table(folder: Path, name: str) -> dd.DataFrame:
+    """Table `name` as a Dask DataFrame of text cells, with its 1-based row in the source."""
+    path = table_source(folder, name)
+    if path.suffix == ".csv":
+        with path.open(encoding="utf-8-sig") as handle:
+            header = handle.readline()
+        frame = dd.read_csv(
+            path,
+            sep=";" if header.count(";") > header.count(",") else ",",
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            blocksize="64MB",
+        )
+    else:
+        frame = dd.read_parquet(path).map_partitions(frame_as_text)
+    lengths = frame.map_partitions(len).compute()
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    meta = frame._meta.assign(**{ROW: pd.Series(dtype=np.int64)})
+    parts = [
+        dask.delayed(_numbered)(part, int(offset))
+        for part, offset in zip(frame.to_delayed(), offsets, strict=True)
+    ]
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
+def _numbered(part: pd.DataFrame, offset: int) -> pd.DataFrame:
+    return part.assign(**{ROW: np.arange(offset + 1, offset + len(part) + 1, dtype=np.int64)})
+
+
+def client_bucket(client_ids: pd.Series, n_buckets: int) -> pd.Series:
+    """Bucket 0..n-1 of each client id: a hash that is the same in every process."""
+    hashes = pd.util.hash_array(client_ids.astype(str).to_numpy(dtype=object))
+    return pd.Series((hashes % np.uint64(n_buckets)).astype(np.int64), index=client_ids.index)
+
+
+def by_client(frame: dd.DataFrame, n_buckets: int) -> list[Delayed]:
+    """The frame shuffled into `n_buckets` partitions, bucket i in partition i."""
+    bucketed = frame.assign(
+        **{BUCKET: frame["client_id"].map_partitions(client_bucket, n_buckets, meta=(BUCKET, "i8"))}
+    )
+    shuffled = bucketed.set_index(BUCKET, divisions=[*range(n_buckets), n_buckets])
+    return shuffled.to_delayed()
+
+
+def _source_rows(problems: list[Problem], table: str, rows: np.ndarray) -> list[Problem]:
+    """Bucket-local row numbers (from 1) turned back into rows of the source file."""
+    return [
+        dataclasses.replace(problem, row=int(rows[problem.row - 1]))
+        if problem.table == table and problem.row is not None
+        else problem
+        for problem in problems
+    ]
+
+
+def validate_bucket(
+    raw_clients: pd.DataFrame, raw_sessions: pd.DataFrame, raw_therapists: pd.DataFrame
+) -> tuple[ClinicTables, list[Problem]]:
+    """The contract's checks on one bucket of whole clients and all therapists."""
+    raw_clients = raw_clients.sort_values(ROW, kind="stable").reset_index(drop=True)
+    raw_sessions = raw_sessions.sort_values(ROW, kind="stable").reset_index(drop=True)
+    tables, problems = parse_and_check(
+        raw_clients.drop(columns=ROW),
+        raw_therapists.drop(columns=ROW),
+        raw_sessions.drop(columns=ROW),
+    )
+    problems = _source_rows(problems, "clients", raw_clients[ROW].to_numpy())
+    problems = _source_rows(problems, "sessions", raw_sessions[ROW].to_numpy())
+    problems = _source_rows(problems, "therapists", raw_therapists[ROW].to_numpy())
+    # The source rows as index, so the gathered clients table equals `load_clinic_data`'s.
+    typed = ClinicTables(
+        tables.clients.set_axis(pd.Index(raw_clients[ROW].to_numpy())),
+        tables.therapists,
+        tables.sessions.set_axis(pd.Index(raw_sessions[ROW].to_numpy())),
+    )
+    return typed, problems
+
+
+def _tables_of(checked: tuple[ClinicTables, list[Problem]]) -> ClinicTables:
+    return checked[0]
+
+
+def _problems_of(checked: tuple[ClinicTables, list[Problem]]) -> list[Problem]:
+    return checked[1]
+
+
+def load_bucketed(
+    client: Client, folder: Path, *, n_buckets: int, require_outcomes: bool = False
+) -> BucketedTables:
+    """Read, bucket and validate the tables on the cluster; raise with every problem found.
+
+    Therapist-table problems are found by every bucket and reported once.
+    """
+    folder = Path(folder)
+    raw_therapists = read_table(folder, "therapists").compute()
+    therapists = dask.delayed(raw_therapists, pure=True)
+    clients = by_client(read_table(folder, "clients"), n_buckets)
+    sessions = by_client(read_table(folder, "sessions"), n_buckets)
+    checked = [
+        dask.delayed(validate_bucket)(c, s, therapists)
+        for c, s in zip(clients, sessions, strict=True)
+    ]
+    checked = client.persist(checked)
+    wait(checked)
+    problems = client.compute([dask.delayed(_problems_of)(bucket) for bucket in checked])
+    found = list(dict.fromkeys(p for bucket in client.gather(problems) for p in bucket))
+    buckets = [dask.delayed(_tables_of)(bucket) for bucket in checked]
+    buckets = client.persist(buckets)
+    if not found and require_outcomes:
+        outcomes = client.compute(dask.delayed(_has_outcomes)(buckets[0])).result()
+        if not outcomes:
+            found.append(
+                Problem(
+                    "clients",
+                    None,
+                    "dropout",
+                    None,
+                    "training needs the outcome columns dropout and violence",
+                )
+            )
+    if found:
+        raise DataValidationError(sorted(found, key=_problem_order))
+    typed_therapists = client.compute(dask.delayed(_therapists_of)(buckets[0])).result()
+    return BucketedTables(buckets, typed_therapists, n_buckets)
+
+
+def _has_outcomes(tables: ClinicTables) -> bool:
+    return tables.has_outcomes
+
+
+def _therapists_of(tables: ClinicTables) -> pd.DataFrame:
+    return tables.therapists
+
+
+def _problem_order(problem: Problem) -> tuple[int, int]:
+    return TABLES.index(problem.table) if problem.table in TABLES else 3, problem.row or 0
+
+
+def write_partitioned(tables: ClinicTables, folder: Path, *, n_files: int) -> None:
+    """Write the tables as partitioned Parquet datasets (`clients/part.0.parquet`, ...)."""
+    for name in TABLES:
+        frame = getattr(tables, name)
+        dd.from_pandas(frame, npartitions=min(n_files, max(1, len(frame)))).to_parquet(
+            folder / name, write_index=False
+        )
