@@ -32,6 +32,8 @@ def environment(home: Path) -> dict[str, str]:
         ALLIANCE_RISK_HOME=str(home),
         MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
         ALLIANCE_RISK_AUTH="disabled",
+        # The per-caller rate limit would answer most of a load test with 429.
+        ALLIANCE_RISK_RATE_LIMIT_PER_MINUTE="0",
         PYTHONPATH=str(ROOT),
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
@@ -287,9 +289,9 @@ def report(figures: dict, commands: list[str]) -> str:
             inproc["p99_ms"] <= 5,
         ),
         (
-            "HTTP c=8: throughput >= 10x `mlflow models serve`",
-            f"{http8['throughput_ratio']:.1f}x",
-            http8["throughput_ratio"] >= 10,
+            "HTTP c=8: throughput >= 10x `mlflow models serve`, without errors",
+            f"{http8['throughput_ratio']:.1f}x, {http8['ours_errors']} errors",
+            http8["throughput_ratio"] >= 10 and http8["ours_errors"] == 0,
         ),
         ("HTTP c=8: p99 <= 25 ms", f"{http8['ours_p99_ms']:.1f} ms", http8["ours_p99_ms"] <= 25),
         (
@@ -383,7 +385,7 @@ def report(figures: dict, commands: list[str]) -> str:
     if figures.get("model_sizes"):
         lines += [
             "",
-            "## 6. Model size against accuracy and explanation cost (20,000 clients, held-out test)",
+            "## 5. Model size against accuracy and explanation cost (20,000 clients, held-out test)",
             "",
             "TreeSHAP time is LightGBM `pred_contrib` on one thread. The default (3 leaves, rate 0.1) is marked.",
             "",
@@ -399,7 +401,7 @@ def report(figures: dict, commands: list[str]) -> str:
             )
     lines += [
         "",
-        "## 5. Service memory",
+        "## 6. Service memory",
         "",
         f"Resident set size of the uvicorn process: {mem['rss_after_start_mib']:.0f} MiB after start-up, "
         f"{mem['rss_after_requests_mib']:.0f} MiB after serving {mem['requests_served']:,} prediction requests.",

@@ -1,0 +1,49 @@
+"""Group commit: concurrent audit writes share transactions, and none returns uncommitted."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from service.audit.notes import AuditedClient
+from service.audit.store import AuditRecord, AuditTrail
+
+
+def write(trail: AuditTrail, number: int) -> str:
+    trail.write(
+        request_id=f"request-{number}",
+        caller="group-commit-test",
+        endpoint="/v1/predictions",
+        status=200,
+        model_version="1",
+        clients=[AuditedClient(client_id=f"synthetic-{number}")],
+    )
+    with trail.engine.connect() as connection:
+        found = connection.execute(
+            select(func.count()).where(AuditRecord.request_id == f"request-{number}")
+        ).scalar_one()
+    assert found == 1, "write returned before its record was committed"
+    return f"request-{number}"
+
+
+def test_concurrent_writes_are_each_committed_before_returning(tmp_path: Path) -> None:
+    trail = AuditTrail(f"sqlite:///{tmp_path / 'audit.db'}", b"k" * 32)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        written = list(pool.map(lambda n: write(trail, n), range(200)))
+    assert len(set(written)) == 200
+    with trail.engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(AuditRecord)).scalar_one() == 200
+    trail.dispose()
+
+
+def test_a_failed_commit_fails_every_caller_in_its_group(tmp_path: Path) -> None:
+    trail = AuditTrail(f"sqlite:///{tmp_path / 'audit.db'}", b"k" * 32)
+    trail.ensure_schema()
+    with trail.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE " + AuditRecord.__tablename__)
+    with pytest.raises(Exception, match="no such table"):
+        write(trail, 1)
+    trail.dispose()

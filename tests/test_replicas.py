@@ -1,0 +1,163 @@
+"""Serving replicas: the service holds no state of its own beyond the audit database, so two
+processes started together, as a rollout behind a load balancer would start them, serve the
+same champion with the same answers and audit every request exactly once into one
+PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from credentials import CLINIC_KEY, key_header
+from postgres import postgres_binaries, throwaway_cluster
+from security_env import server_environment
+from servers import RunningServer, start_server
+
+from data_schemas.examples import EXAMPLE_HISTORY
+from service.audit.store import AuditTrail
+from training.pipeline import TrainingOutcome
+
+pytestmark = pytest.mark.slow
+
+REPLICAS = 2
+#: Client histories; each goes to every replica, in turn.
+HISTORIES = 10
+HMAC_KEY = "replica-test-key-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Answer:
+    replica: int
+    client_id: str
+    status: int
+    request_id: str
+    body: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    binaries = postgres_binaries()
+    if binaries is None:
+        message = "PostgreSQL (initdb, pg_ctl) is not installed; apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with throwaway_cluster(binaries) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    trained_model: TrainingOutcome, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[RunningServer]]:
+    """Two `alliance-risk serve` processes, started at once on an empty audit database,
+    with the same registry, audit URL, HMAC key and API keys."""
+    logs = tmp_path_factory.mktemp("replica_logs")
+    env = server_environment(
+        audit_database_url=postgres_url, audit_hmac_key=HMAC_KEY, clinic_key=CLINIC_KEY
+    )
+    with ThreadPoolExecutor(REPLICAS) as pool:
+        starting = [
+            pool.submit(start_server, env, logs / f"replica-{number}.log")
+            for number in range(REPLICAS)
+        ]
+    started = [future.result() for future in starting if future.exception() is None]
+    failures = [future.exception() for future in starting if future.exception() is not None]
+    try:
+        if failures:
+            raise failures[0]
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+def client_history(number: int) -> dict[str, Any]:
+    """The example history with its own client id and session-3 alliance (WAI-SR 15-51)."""
+    body = copy.deepcopy(EXAMPLE_HISTORY)
+    body["client"]["client_id"] = f"replica-client-{number}"
+    body["sessions"][2]["alliance_score"] = 15 + 4 * number
+    return body
+
+
+@pytest.fixture(scope="module")
+def answers(replicas: list[RunningServer]) -> list[Answer]:
+    """Every history sent to each replica, alternating between them."""
+    http = [
+        httpx.Client(base_url=server.url, headers=key_header(), timeout=30) for server in replicas
+    ]
+    collected = []
+    try:
+        for number in range(HISTORIES):
+            body = client_history(number)
+            for replica, client in enumerate(http):
+                response = client.post("/v1/predictions", json=body)
+                collected.append(
+                    Answer(
+                        replica,
+                        body["client"]["client_id"],
+                        response.status_code,
+                        response.headers.get("X-Request-ID", ""),
+                        response.json(),
+                    )
+                )
+    finally:
+        for client in http:
+            client.close()
+    return collected
+
+
+def probabilities(answer: Answer) -> dict[str, float]:
+    return {
+        outcome: result["probability"] for outcome, result in answer.body["predictions"].items()
+    }
+
+
+def test_both_replicas_answer_with_the_same_champion(
+    answers: list[Answer], trained_model: TrainingOutcome
+) -> None:
+    assert [answer.status for answer in answers] == [200] * len(answers)
+    assert Counter(answer.replica for answer in answers) == dict.fromkeys(
+        range(REPLICAS), HISTORIES
+    )
+    assert {answer.body["model"]["version"] for answer in answers} == {trained_model.version}
+
+
+def test_both_replicas_give_the_same_probabilities_for_the_same_history(
+    answers: list[Answer],
+) -> None:
+    by_client: dict[str, list[dict[str, float]]] = {}
+    for answer in answers:
+        by_client.setdefault(answer.client_id, []).append(probabilities(answer))
+    assert len(by_client) == HISTORIES
+    for client_id, per_replica in by_client.items():
+        assert len(per_replica) == REPLICAS
+        assert all(p == per_replica[0] for p in per_replica), client_id
+    # The histories differ, so the replicas agree on answers that are not one constant.
+    assert len({probabilities(answer)["dropout"] for answer in answers}) > 1
+
+
+def test_every_request_is_audited_exactly_once_in_the_shared_database(
+    answers: list[Answer], postgres_url: str, trained_model: TrainingOutcome
+) -> None:
+    trail = AuditTrail(postgres_url, HMAC_KEY.encode())
+    try:
+        records = trail.records()
+        expected_hash = {
+            answer.request_id: trail.client_hash(answer.client_id) for answer in answers
+        }
+    finally:
+        trail.dispose()
+    assert Counter(record.request_id for record in records) == dict.fromkeys(expected_hash, 1)
+    for record in records:
+        assert (record.caller, record.status) == ("clinic-ehr", 200)
+        assert record.model_version == trained_model.version
+        assert record.client_hash == expected_hash[record.request_id]
