@@ -411,7 +411,7 @@ def quickstart(
                 f"no champion model yet: generating {clients} synthetic clients in {cohort}"
             )
             synth(out=cohort, clients=clients, seed=7, file_format="parquet")
-        console.print("training the default model (a few minutes on two cores)")
+        console.print("training the default model (about a minute on two cores)")
         outcome = run_training(cohort, seed=0)
         run_promotion(outcome.version)
         console.print(

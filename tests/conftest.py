@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from homes import private_home
+from postgres import postgres_binaries, throwaway_cluster
 
 from training.pipeline import TrainingOutcome, train
 from training.promotion import promote
@@ -52,3 +54,16 @@ def local_development_auth() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ALLIANCE_RISK_AUTH", "disabled")
         yield
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for one test module; a failure, not a skip, in CI."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        message = "PostgreSQL (initdb, pg_ctl) is not installed; apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with throwaway_cluster(binaries) as url:
+        yield url

@@ -11,13 +11,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from credentials import CLINIC_KEY, key_header
-from postgres import postgres_binaries, throwaway_cluster
 from security_env import server_environment
 from servers import start_server
 from sqlalchemy import create_engine, text
@@ -114,18 +111,6 @@ def test_sigkill_mid_burst_loses_no_record_in_sqlite(
         assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     engine.dispose()
     assert_every_answer_was_recorded(f"sqlite:///{database}", answered)
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    binaries = postgres_binaries()
-    if binaries is None:
-        message = "PostgreSQL (initdb, pg_ctl) is not installed; apt-get install postgresql"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with throwaway_cluster(binaries) as url:
-        yield url
 
 
 def test_sigkill_mid_burst_loses_no_record_in_postgresql(

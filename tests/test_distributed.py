@@ -10,11 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
+from homes import private_home
+from typer.testing import CliRunner
 
+from alliance_risk_cli import app
 from data_schemas.problems import DataValidationError
 from data_schemas.tables import ClinicTables, load_clinic_data, write_clinic_data
 from features.landmarks import LandmarkFeatureBuilder
 from features.therapist_history import client_folds, fold_dropout_counts, out_of_fold_rates
+from models.pyfunc import load_predictor
 from training.distributed.fitting import fit_and_evaluate_on_cluster
 from training.distributed.partitions import client_bucket, load_bucketed, write_partitioned
 from training.distributed.scoring import score_dataset_on_cluster
@@ -173,3 +177,27 @@ def test_distributed_scoring_equals_single_machine_row_for_row(
     distributed = pd.read_parquet(tmp_path / "scored").sort_values(keys, ignore_index=True)
     assert n_rows == len(single)
     pd.testing.assert_frame_equal(distributed, single)
+
+
+def test_train_command_on_a_cluster_registers_a_servable_model(
+    cluster: Client, partitioned_cohort: Path, tmp_path: Path
+) -> None:
+    """`alliance-risk train --dask` end to end: validation, training, model card, registry."""
+    with private_home(tmp_path):
+        result = CliRunner().invoke(
+            app,
+            [
+                "train",
+                "--data",
+                str(partitioned_cohort),
+                "--dask",
+                cluster.scheduler.address,
+                "--bootstrap",
+                "20",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "registered alliance-risk version 1" in result.output
+        model = load_predictor("models:/alliance-risk/1")
+        assert model.metadata.training_summary["n_clients"] == 1500
+        assert "Model card" in model.metadata.model_card_markdown

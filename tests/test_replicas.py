@@ -7,7 +7,6 @@ PostgreSQL database.
 from __future__ import annotations
 
 import copy
-import os
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from credentials import CLINIC_KEY, key_header
-from postgres import postgres_binaries, throwaway_cluster
 from security_env import server_environment
 from servers import RunningServer, start_server
 
@@ -40,18 +38,6 @@ class Answer:
     status: int
     request_id: str
     body: dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    binaries = postgres_binaries()
-    if binaries is None:
-        message = "PostgreSQL (initdb, pg_ctl) is not installed; apt-get install postgresql"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with throwaway_cluster(binaries) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

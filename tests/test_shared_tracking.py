@@ -21,7 +21,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from homes import private_home
-from postgres import postgres_binaries, throwaway_cluster
 from servers import free_port
 from sqlalchemy import create_engine, text
 
@@ -44,18 +43,6 @@ class TrackingServer:
     url: str
     database_url: str
     artifact_root: Path
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    binaries = postgres_binaries()
-    if binaries is None:
-        message = "PostgreSQL (initdb, pg_ctl) is not installed; apt-get install postgresql"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with throwaway_cluster(binaries) as url:
-        yield url
 
 
 def create_database(cluster_url: str, name: str) -> str:

@@ -144,21 +144,19 @@ def fit_and_evaluate(
             population=PopulationQuantiles.from_population(reference, landmark["calibration"]),
         )
         outcome_models[outcome] = model
-        evaluations[outcome] = _evaluate(
+        evaluations[outcome] = evaluate_outcome(
             model,
-            matrix,
-            y,
-            clients,
-            landmark,
-            parts["test"].iloc[np.flatnonzero(rows["test"])],
-            tables,
-            oracle,
-            outcome,
+            matrix=matrix,
+            y=y,
+            clients=clients,
+            landmark=landmark,
+            test_features=parts["test"].iloc[np.flatnonzero(rows["test"])],
+            tables=tables,
+            oracle=oracle,
+            n_train_rows=len(y["train"]),
             n_boot=n_boot,
             seed=seed,
         )
-        evaluations[outcome].n_train_rows = len(y["train"])
-        evaluations[outcome].n_calibration_rows = len(y["calibration"])
 
     metadata = ModelMetadata(
         trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -177,8 +175,9 @@ def fit_and_evaluate(
     return FittedModel(model=model, split=split, evaluations=evaluations)
 
 
-def _evaluate(
+def evaluate_outcome(
     model: OutcomeModel,
+    *,
     matrix: dict[str, np.ndarray],
     y: dict[str, np.ndarray],
     clients: dict[str, np.ndarray],
@@ -186,11 +185,16 @@ def _evaluate(
     test_features: pd.DataFrame,
     tables: ClinicTables,
     oracle: pd.DataFrame | None,
-    outcome: str,
-    *,
+    n_train_rows: int,
     n_boot: int,
     seed: int,
 ) -> OutcomeEvaluation:
+    """Score one outcome's test rows against its baselines and the oracle.
+
+    `matrix`, `y`, `clients` and `landmark` map each split name (train, calibration, test)
+    to that split's rows in the outcome's task; the baselines are fitted on the train rows.
+    """
+    outcome = model.name
     p = model.score(matrix["test"], landmark["test"]).probability
     explanation = model.explain(matrix["test"])
     baselines = fit_baselines(matrix["train"], y["train"])
@@ -230,8 +234,8 @@ def _evaluate(
         test_contributions=explanation.contributions,
         test_features=test_features,
         n_trees=model.booster.num_trees(),
-        n_train_rows=0,
-        n_calibration_rows=0,
+        n_train_rows=n_train_rows,
+        n_calibration_rows=len(y["calibration"]),
     )
 
 

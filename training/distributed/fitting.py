@@ -37,7 +37,13 @@ from models.outcome import OutcomeModel
 from models.predictor import OUTCOMES, AllianceRiskModel, ModelMetadata
 from training.boosting import BoosterParameters
 from training.distributed.partitions import BucketedTables
-from training.fitting import FittedModel, OutcomeEvaluation, _evaluate, headline_metrics, subset
+from training.fitting import (
+    FittedModel,
+    OutcomeEvaluation,
+    evaluate_outcome,
+    headline_metrics,
+    subset,
+)
 from training.splits import SplitStrategy, split_clients
 
 #: Training rows gathered to fit the comparison baselines (a seeded sample when more).
@@ -290,21 +296,19 @@ def fit_and_evaluate_on_cluster(
         )
         outcome_models[outcome] = model
         test_features = parts_of["test"][list(FEATURE_NAMES)].iloc[np.flatnonzero(keep["test"])]
-        evaluations[outcome] = _evaluate(
+        evaluations[outcome] = evaluate_outcome(
             model,
-            matrix,
-            y,
-            ids,
-            landmark,
-            test_features,
-            ClinicTables(clients, tables.therapists, ends),
-            oracle,
-            outcome,
+            matrix=matrix,
+            y=y,
+            clients=ids,
+            landmark=landmark,
+            test_features=test_features,
+            tables=ClinicTables(clients, tables.therapists, ends),
+            oracle=oracle,
+            n_train_rows=len(labelled),
             n_boot=n_boot,
             seed=seed,
         )
-        evaluations[outcome].n_train_rows = len(labelled)
-        evaluations[outcome].n_calibration_rows = len(y["calibration"])
 
     instruments = client.compute(
         dask.delayed(_sum_instruments)(

@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import dask
 import mlflow
 import pandas as pd
 from distributed import Client
 
+from data_schemas.tables import ClinicTables
 from training.boosting import BoosterParameters
 from training.distributed.fitting import fit_and_evaluate_on_cluster
 from training.distributed.partitions import TABLES, load_bucketed, table_source
@@ -39,6 +41,11 @@ def dataset_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def _sizes(bucket: ClinicTables) -> tuple[int, int]:
+    """Clients and sessions in one bucket, counted where the bucket lives."""
+    return len(bucket.clients), len(bucket.sessions)
+
+
 def train_on_cluster(
     data: Path,
     client: Client,
@@ -54,9 +61,11 @@ def train_on_cluster(
     tables = load_bucketed(client, data, n_buckets=n_buckets, require_outcomes=True)
     oracle_path = data / "oracle.parquet"
     oracle = pd.read_parquet(oracle_path) if oracle_path.exists() else None
-    counts = [len(tables.therapists)]
+    sizes = client.compute([dask.delayed(_sizes)(bucket) for bucket in tables.buckets], sync=True)
     summary = {
-        "n_therapists": counts[0],
+        "n_clients": sum(n_clients for n_clients, _ in sizes),
+        "n_therapists": len(tables.therapists),
+        "n_sessions": sum(n_sessions for _, n_sessions in sizes),
         "content_hash": dataset_hash(data),
         "synthetic": is_synthetic(data),
     }
