@@ -457,7 +457,7 @@ def main() -> None:
         print(f"training on {args.large_cohort:,} clients", flush=True)
         figures["training"].append(training(args.work, args.large_cohort, 900))
     commands = [
-        "make bench    # = .venv/bin/python tests/benchmarks/run_all.py",
+        "make bench    # = .venv/bin/python tests/benchmarks/run_all.py, then tests/benchmarks/cds_hooks.py",
         f"# this run: {' '.join(sys.argv[1:]) or '(defaults)'}; took {(time.monotonic() - started) / 60:.1f} min",
     ]
     args.out.write_text(report(figures, commands))
