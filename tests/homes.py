@@ -7,13 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from models.store import configure_mlflow
+
 
 @contextmanager
 def private_home(home: Path) -> Iterator[Path]:
     """Point the project (and MLflow) at a data directory, restoring the old one after.
 
-    `mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into the environment, which
-    would otherwise outlive the block and send later runs to this home's store.
+    `mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into the environment and
+    keeps the URI in MLflow's own state; both would otherwise outlive the block and send
+    later calls to this home's store, so both are put back.
     """
     keys = ("ALLIANCE_RISK_HOME", "MLFLOW_TRACKING_URI")
     saved = {key: os.environ.get(key) for key in keys}
@@ -27,3 +30,5 @@ def private_home(home: Path) -> Iterator[Path]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        if saved["ALLIANCE_RISK_HOME"] is not None:
+            configure_mlflow()
