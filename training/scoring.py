@@ -9,9 +9,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_schemas.tables import load_clinic_data
-from models.predictor import SYNTHETIC_DATA_NOTICE
+from models.predictor import SYNTHETIC_DATA_NOTICE, AllianceRiskModel
 from models.pyfunc import load_predictor
 from models.store import CHAMPION_URI, configure_mlflow
+
+
+def provenance(model: AllianceRiskModel, model_uri: str) -> bytes:
+    """The Parquet metadata every scored file carries: which model, and the synthetic notice."""
+    record = {
+        "model_uri": model_uri,
+        "trained_at": model.metadata.trained_at,
+        "synthetic_data": model.metadata.synthetic_data,
+    }
+    if model.metadata.synthetic_data:
+        record["notice"] = SYNTHETIC_DATA_NOTICE
+    return json.dumps(record).encode()
 
 
 def score_folder(
@@ -32,15 +44,8 @@ def score_folder(
     model = load_predictor(model_uri)
     scored = model.score_tables(tables, latest_only=not every_landmark, explain=explain)
     table = pa.Table.from_pandas(scored.reset_index(), preserve_index=False)
-    notice = {
-        "model_uri": model_uri,
-        "trained_at": model.metadata.trained_at,
-        "synthetic_data": model.metadata.synthetic_data,
-    }
-    if model.metadata.synthetic_data:
-        notice["notice"] = SYNTHETIC_DATA_NOTICE
     table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), b"alliance_risk": json.dumps(notice).encode()}
+        {**(table.schema.metadata or {}), b"alliance_risk": provenance(model, model_uri)}
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)

@@ -41,7 +41,8 @@ def _number(value: Decimal | int | float) -> int | float:
     return int(number) if number.is_integer() else number
 
 
-def _day(value: Any) -> dt.date | None:
+def calendar_day(value: Any) -> dt.date | None:
+    """The date of a FHIR date or dateTime (None for anything else), for matching sessions."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -127,8 +128,8 @@ def _observation_rating(located: Located) -> Rating | None:
         value=value,
         rater=_rater(performer.reference if performer else None),
         encounter=observation.encounter.reference if observation.encounter else None,
-        day=_day(observation.effectiveDateTime)
-        or _day(observation.effectivePeriod.start if observation.effectivePeriod else None),
+        day=calendar_day(observation.effectiveDateTime)
+        or calendar_day(observation.effectivePeriod.start if observation.effectivePeriod else None),
         source=located,
         value_path=value_path,
     )
@@ -179,7 +180,7 @@ def _response_rating(located: Located) -> Rating | None:
         value=value,
         rater=_rater(response.author.reference if response.author else None),
         encounter=response.encounter.reference if response.encounter else None,
-        day=_day(response.authored),
+        day=calendar_day(response.authored),
         source=located,
         value_path=value_path,
     )

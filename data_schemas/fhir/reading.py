@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from data_schemas.fhir import codes
-from data_schemas.fhir.ratings import Rating, rating_of
+from data_schemas.fhir.ratings import Rating, calendar_day, rating_of
 from data_schemas.fhir.resources import (
     FhirInputError,
     FhirIssue,
@@ -100,14 +100,6 @@ def _number(value: Any) -> Any:
     return int(number) if number.is_integer() else number
 
 
-def _day(value: Any) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return None
-
-
 def _age_at(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
@@ -154,7 +146,7 @@ def _pick_episode(reader: _Reader, patient: Located) -> Located:
 
     def started(e: Located) -> dt.date:
         period = e.resource.period
-        return _day(period.start if period else None) or dt.date.min
+        return calendar_day(period.start if period else None) or dt.date.min
 
     return max(episodes, key=lambda e: (e.resource.status == "active", started(e)))
 
@@ -168,7 +160,7 @@ def _client(reader: _Reader, patient: Located, episode: Located, therapist_id: s
         reader.problem(f"{patient.where}.id", "the Patient needs an id", "required")
 
     period = episode.resource.period
-    intake = _day(period.start if period else None)
+    intake = calendar_day(period.start if period else None)
     client["intake_date"] = intake
     sources["/client/intake_date"] = f"{episode.where}.period.start"
     if intake is None:
@@ -291,7 +283,7 @@ def _encounters(reader: _Reader, patient: Located, episode: Located) -> list[Loc
             )
             continue
         start = encounter.period.start if encounter.period else None
-        if _day(start) is None:
+        if calendar_day(start) is None:
             reader.problem(
                 f"{located.where}.period.start",
                 "a session's Encounter needs period.start with a full date",
@@ -300,7 +292,8 @@ def _encounters(reader: _Reader, patient: Located, episode: Located) -> list[Loc
             continue
         sessions.append(located)
     return sorted(
-        sessions, key=lambda e: (_day(e.resource.period.start), str(e.resource.period.start))
+        sessions,
+        key=lambda e: (calendar_day(e.resource.period.start), str(e.resource.period.start)),
     )
 
 
@@ -309,7 +302,7 @@ def _assign(
 ) -> list[dict[str, Rating]]:
     """Each rating to its session: by its encounter reference, else by its date."""
     by_session: list[dict[str, Rating]] = [{} for _ in encounters]
-    days = [_day(e.resource.period.start) for e in encounters]
+    days = [calendar_day(e.resource.period.start) for e in encounters]
     for located in reader.index.resources:
         rating = rating_of(located)
         if rating is None:
@@ -340,7 +333,7 @@ def _session(reader: _Reader, number: int, encounter: Located, ratings: dict[str
     where, sources, index = encounter.where, reader.sources, number - 1
     session: dict[str, Any] = {
         "session_number": number,
-        "session_date": _day(encounter.resource.period.start),
+        "session_date": calendar_day(encounter.resource.period.start),
         "attended": encounter.resource.status in codes.ATTENDED_STATUSES,
     }
     sources[f"/sessions/{index}"] = where

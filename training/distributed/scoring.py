@@ -8,7 +8,6 @@ the registered model, which the cluster holds once per worker. Rows equal those 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import dask
@@ -21,11 +20,12 @@ from distributed import Client, progress
 from data_schemas.tables import ClinicTables
 from features.landmarks import LandmarkFeatureBuilder
 from features.registry import FEATURE_NAMES
-from models.predictor import SYNTHETIC_DATA_NOTICE, AllianceRiskModel
+from models.predictor import AllianceRiskModel
 from models.pyfunc import load_predictor
 from models.store import CHAMPION_URI, configure_mlflow
 from training.distributed.partitions import load_bucketed
 from training.distributed.pipeline import default_buckets
+from training.scoring import provenance
 
 
 def _feature_rows(
@@ -83,18 +83,11 @@ def score_dataset_on_cluster(
     sample = features.partitions[0].head(1, compute=True)
     meta = _scored(sample, model, explain).iloc[:0]
     scored = features.map_partitions(_scored, model_on_workers, explain, meta=meta)
-    notice = {
-        "model_uri": model_uri,
-        "trained_at": model.metadata.trained_at,
-        "synthetic_data": model.metadata.synthetic_data,
-    }
-    if model.metadata.synthetic_data:
-        notice["notice"] = SYNTHETIC_DATA_NOTICE
     write = scored.to_parquet(
         out,
         write_index=False,
         compute=False,
-        custom_metadata={b"alliance_risk": json.dumps(notice).encode()},
+        custom_metadata={b"alliance_risk": provenance(model, model_uri)},
     )
     written = client.compute(write)
     if show_progress:
