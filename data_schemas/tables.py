@@ -69,29 +69,43 @@ def frame_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     return text
 
 
-def read_raw_table(folder: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Find `<table>.csv` or `<table>.parquet` in the folder and read its cells as text."""
-    candidates = [folder / f"{spec.name}.{suffix}" for suffix in ("csv", "parquet")]
+def table_source(folder: Path, name: str) -> Path:
+    """The one file or dataset folder that holds table `name`: `<name>.csv`,
+    `<name>.parquet` or `<name>/`, a partitioned Parquet dataset (as Spark or Dask write it).
+    """
+    candidates = (folder / f"{name}.csv", folder / f"{name}.parquet", folder / name)
     present = [path for path in candidates if path.exists()]
-    if not present:
-        return None, [
-            Problem(
-                spec.name,
-                None,
-                None,
-                None,
-                f"file {spec.name}.csv or {spec.name}.parquet not found in {folder}",
-            )
-        ]
-    if len(present) > 1:
-        return None, [
-            Problem(
-                spec.name, None, None, None, "both a CSV and a Parquet file exist; keep exactly one"
-            )
-        ]
-    path = present[0]
+    if len(present) != 1:
+        found = ", ".join(path.name for path in present) or "none of them"
+        raise DataValidationError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    None,
+                    f"keep exactly one of {name}.csv, {name}.parquet or {name}/ (a partitioned "
+                    f"Parquet dataset) in {folder}; found {found}",
+                )
+            ]
+        )
+    return present[0]
+
+
+def table_files(folder: Path, name: str) -> list[Path]:
+    """Every file that holds table `name`, in a fixed order."""
+    source = table_source(folder, name)
+    return sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+
+
+def read_raw_table(folder: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Find the table's file or dataset in the folder and read its cells as text."""
     try:
-        if path.stat().st_size == 0:
+        path = table_source(folder, spec.name)
+    except DataValidationError as error:
+        return None, error.problems
+    try:
+        if path.is_file() and path.stat().st_size == 0:
             return None, [Problem(spec.name, None, None, None, f"{path.name} is empty")]
         raw = _read_csv(path) if path.suffix == ".csv" else _parquet_as_text(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

@@ -37,7 +37,12 @@ def register(cohort: SyntheticCohort, folder: Path, parameters: BoosterParameter
         parameters={"dropout": parameters, "violence": parameters},
         n_boot=20,
         synthetic=is_synthetic(folder),
-        training_summary=data_summary(cohort.tables, folder),
+        training_summary=data_summary(
+            folder,
+            n_clients=len(cohort.tables.clients),
+            n_therapists=len(cohort.tables.therapists),
+            n_sessions=len(cohort.tables.sessions),
+        ),
     )
     with mlflow.start_run(experiment_id=ensure_experiment("promotion-tests")):
         _, version = log_and_register(

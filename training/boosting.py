@@ -68,12 +68,8 @@ def fit_booster(
     The early-stopping rows are whole clients drawn from the training part, so the number of
     trees is chosen without touching the calibration or test clients.
     """
-    rng = np.random.default_rng(seed)
-    unique_groups = np.unique(groups)
-    stop_groups = rng.choice(
-        unique_groups, size=max(1, int(len(unique_groups) * early_stopping_share)), replace=False
-    )
-    is_stop = np.isin(groups, stop_groups)
+    stop_groups = early_stopping_clients(groups, seed, early_stopping_share)
+    is_stop = np.isin(groups, list(stop_groups))
     categorical = [FEATURE_NAMES.index(name) for name in CATEGORICAL_FEATURES]
     train_set = lgb.Dataset(
         features[~is_stop],
@@ -91,3 +87,10 @@ def fit_booster(
         callbacks=[lgb.early_stopping(parameters.early_stopping_rounds, verbose=False)],
     )
     return booster
+
+
+def early_stopping_clients(clients: np.ndarray, seed: int, share: float = 0.15) -> frozenset[str]:
+    """The seeded draw of whole clients whose rows choose the number of trees."""
+    unique = np.unique(clients)
+    rng = np.random.default_rng(seed)
+    return frozenset(rng.choice(unique, size=max(1, int(len(unique) * share)), replace=False))

@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -79,6 +80,29 @@ def instrument_shares(sessions: pd.DataFrame) -> dict[str, float]:
     return {code: float(share) for code, share in rated.value_counts(normalize=True).items()}
 
 
+@dataclass(frozen=True)
+class LabelledRows:
+    """One split part's rows that carry a label for one outcome, as the models take them."""
+
+    features: pd.DataFrame
+    matrix: np.ndarray
+    y: np.ndarray
+    clients: np.ndarray
+    landmark: np.ndarray
+
+    @classmethod
+    def of(cls, features: pd.DataFrame, labels: pd.Series) -> LabelledRows:
+        """Keep the rows with a label; `features` is indexed by client_id and landmark."""
+        kept = features[list(FEATURE_NAMES)].iloc[np.flatnonzero(labels.notna().to_numpy())]
+        return cls(
+            features=kept,
+            matrix=kept.to_numpy(np.float64),
+            y=labels.dropna().to_numpy(np.float64),
+            clients=kept.index.get_level_values("client_id").to_numpy(),
+            landmark=kept.index.get_level_values("landmark").to_numpy(),
+        )
+
+
 def fit_and_evaluate(
     tables: ClinicTables,
     *,
@@ -93,10 +117,7 @@ def fit_and_evaluate(
     """Build the predictor from validated tables with outcomes and evaluate it on test clients."""
     parameters = parameters or {}
     split = split_clients(tables.clients, strategy=strategy, seed=seed)
-    builder = LandmarkFeatureBuilder(
-        random_state=seed,
-        therapist_history="temporal" if strategy is SplitStrategy.TEMPORAL else "cross_fit",
-    )
+    builder = feature_builder(strategy, seed)
     train_features = builder.fit_transform(subset(tables, split.train))
     held_out = builder.transform(subset(tables, split.calibration | split.test))
     parts = {
@@ -111,53 +132,70 @@ def fit_and_evaluate(
     outcome_models: dict[str, OutcomeModel] = {}
     evaluations: dict[str, OutcomeEvaluation] = {}
     for outcome in tqdm(OUTCOMES, desc="training outcomes", unit="outcome"):
-        rows = {name: labels[name][outcome].notna().to_numpy() for name in parts}
-        matrix = {
-            name: parts[name][list(FEATURE_NAMES)].to_numpy(np.float64)[rows[name]]
-            for name in parts
-        }
-        y = {name: labels[name][outcome].to_numpy()[rows[name]].astype(float) for name in parts}
-        clients = {
-            name: parts[name].index.get_level_values("client_id").to_numpy()[rows[name]]
-            for name in parts
-        }
-        landmark = {
-            name: parts[name].index.get_level_values("landmark").to_numpy()[rows[name]]
-            for name in parts
-        }
+        rows = {name: LabelledRows.of(parts[name], labels[name][outcome]) for name in parts}
         booster = fit_booster(
-            matrix["train"],
-            y["train"],
-            clients["train"],
+            rows["train"].matrix,
+            rows["train"].y,
+            rows["train"].clients,
             parameters=parameters.get(outcome, BoosterParameters()),
             seed=seed,
         )
-        calibrator = MarginCalibrator.fit(
-            booster.predict(matrix["calibration"], raw_score=True), y["calibration"]
-        )
-        reference = calibrator.probability(booster.predict(matrix["calibration"], raw_score=True))
-        model = OutcomeModel(
-            name=outcome,
-            booster=booster,
-            calibrator=calibrator,
-            thresholds=BandThresholds.from_population(reference),
-            population=PopulationQuantiles.from_population(reference, landmark["calibration"]),
-        )
-        outcome_models[outcome] = model
+        outcome_models[outcome] = calibrated_outcome(outcome, booster, rows["calibration"])
         evaluations[outcome] = evaluate_outcome(
-            model,
-            matrix=matrix,
-            y=y,
-            clients=clients,
-            landmark=landmark,
-            test_features=parts["test"].iloc[np.flatnonzero(rows["test"])],
+            outcome_models[outcome],
+            rows,
             tables=tables,
             oracle=oracle,
-            n_train_rows=len(y["train"]),
+            n_train_rows=len(rows["train"].y),
             n_boot=n_boot,
             seed=seed,
         )
+    return assemble(
+        builder,
+        outcome_models,
+        evaluations,
+        split=split,
+        strategy=strategy,
+        synthetic=synthetic,
+        training_summary=training_summary,
+        instrument_shares=instrument_shares(subset(tables, split.train).sessions),
+    )
 
+
+def feature_builder(strategy: SplitStrategy, seed: int) -> LandmarkFeatureBuilder:
+    """The unfitted feature builder: a temporal split needs a temporal therapist history."""
+    return LandmarkFeatureBuilder(
+        random_state=seed,
+        therapist_history="temporal" if strategy is SplitStrategy.TEMPORAL else "cross_fit",
+    )
+
+
+def calibrated_outcome(name: str, booster: lgb.Booster, calibration: LabelledRows) -> OutcomeModel:
+    """The booster with its calibrator and bands, fitted on calibration rows it never saw."""
+    margin = booster.predict(calibration.matrix, raw_score=True)
+    calibrator = MarginCalibrator.fit(margin, calibration.y)
+    reference = calibrator.probability(margin)
+    return OutcomeModel(
+        name=name,
+        booster=booster,
+        calibrator=calibrator,
+        thresholds=BandThresholds.from_population(reference),
+        population=PopulationQuantiles.from_population(reference, calibration.landmark),
+    )
+
+
+def assemble(
+    builder: LandmarkFeatureBuilder,
+    outcome_models: dict[str, OutcomeModel],
+    evaluations: dict[str, OutcomeEvaluation],
+    *,
+    split: ClientSplit,
+    strategy: SplitStrategy,
+    synthetic: bool,
+    training_summary: dict[str, Any] | None,
+    instrument_shares: dict[str, float],
+) -> FittedModel:
+    """The packaged predictor, with the metadata every answer and report shows."""
     metadata = ModelMetadata(
         trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         synthetic_data=synthetic,
@@ -169,7 +207,7 @@ def fit_and_evaluate(
             "n_test_clients": len(split.test),
         },
         headline_metrics=headline_metrics(evaluations),
-        instrument_shares=instrument_shares(subset(tables, split.train).sessions),
+        instrument_shares=instrument_shares,
     )
     model = AllianceRiskModel(features=builder, outcomes=outcome_models, metadata=metadata)
     return FittedModel(model=model, split=split, evaluations=evaluations)
@@ -177,12 +215,8 @@ def fit_and_evaluate(
 
 def evaluate_outcome(
     model: OutcomeModel,
+    rows: dict[str, LabelledRows],
     *,
-    matrix: dict[str, np.ndarray],
-    y: dict[str, np.ndarray],
-    clients: dict[str, np.ndarray],
-    landmark: dict[str, np.ndarray],
-    test_features: pd.DataFrame,
     tables: ClinicTables,
     oracle: pd.DataFrame | None,
     n_train_rows: int,
@@ -191,51 +225,50 @@ def evaluate_outcome(
 ) -> OutcomeEvaluation:
     """Score one outcome's test rows against its baselines and the oracle.
 
-    `matrix`, `y`, `clients` and `landmark` map each split name (train, calibration, test)
-    to that split's rows in the outcome's task; the baselines are fitted on the train rows.
+    `rows` maps each split part (train, calibration, test) to its labelled rows; the
+    baselines are fitted on the train rows.
     """
     outcome = model.name
-    p = model.score(matrix["test"], landmark["test"]).probability
-    explanation = model.explain(matrix["test"])
-    baselines = fit_baselines(matrix["train"], y["train"])
+    train, test = rows["train"], rows["test"]
+    p = model.score(test.matrix, test.landmark).probability
+    explanation = model.explain(test.matrix)
+    baselines = fit_baselines(train.matrix, train.y)
     scores = {"LightGBM (calibrated)": p}
     baseline_results = {}
     for name, baseline in baselines.items():
-        baseline_p = baseline.predict_proba(matrix["test"])[:, 1]
+        baseline_p = baseline.predict_proba(test.matrix)[:, 1]
         scores[name] = baseline_p
         baseline_results[name] = compare_auroc(
-            y["test"], p, baseline_p, clients["test"], n_boot=n_boot, seed=seed
+            test.y, p, baseline_p, test.clients, n_boot=n_boot, seed=seed
         )
     oracle_result = None
     if oracle is not None:
         oracle_p = (
             oracle.set_index(["client_id", "landmark"])[f"p_{outcome}"]
-            .reindex(test_features.index)
+            .reindex(test.features.index)
             .to_numpy(dtype=float)
         )
         if np.isfinite(oracle_p).all():
-            oracle_auroc = auroc(y["test"], oracle_p)
+            oracle_auroc = auroc(test.y, oracle_p)
             oracle_result = {
                 "auroc": oracle_auroc,
-                "model_to_oracle_ratio": auroc(y["test"], p) / oracle_auroc,
+                "model_to_oracle_ratio": auroc(test.y, p) / oracle_auroc,
             }
             scores["oracle (true probability)"] = oracle_p
     return OutcomeEvaluation(
         metrics=evaluate_predictions(
-            y["test"], p, clients["test"], landmark["test"], n_boot=n_boot, seed=seed
+            test.y, p, test.clients, test.landmark, n_boot=n_boot, seed=seed
         ),
         baselines=baseline_results,
         oracle=oracle_result,
-        subgroups=subgroup_table(
-            y["test"], p, subgroup_attributes(tables.clients, clients["test"])
-        ),
-        test_labels=y["test"],
+        subgroups=subgroup_table(test.y, p, subgroup_attributes(tables.clients, test.clients)),
+        test_labels=test.y,
         test_scores=scores,
         test_contributions=explanation.contributions,
-        test_features=test_features,
+        test_features=test.features,
         n_trees=model.booster.num_trees(),
         n_train_rows=n_train_rows,
-        n_calibration_rows=len(y["calibration"]),
+        n_calibration_rows=len(rows["calibration"].y),
     )
 
 

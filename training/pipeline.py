@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from data_schemas.tables import ClinicTables, load_clinic_data
+from data_schemas.tables import load_clinic_data, table_files
 from training.boosting import BoosterParameters
 from training.fitting import FittedModel, fit_and_evaluate
 from training.splits import SplitStrategy
@@ -37,12 +37,9 @@ class TrainingOutcome:
 def content_hash(folder: Path) -> str:
     """SHA-256 of the three tables' files, so a run can be traced to its exact data."""
     digest = hashlib.sha256()
-    for path in sorted(folder.iterdir()):
-        if path.stem in {"clients", "therapists", "sessions"} and path.suffix in {
-            ".csv",
-            ".parquet",
-        }:
-            digest.update(path.name.encode())
+    for name in ("clients", "sessions", "therapists"):
+        for path in table_files(folder, name):
+            digest.update(str(path.relative_to(folder)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -55,14 +52,42 @@ def is_synthetic(folder: Path) -> bool:
     return bool(json.loads(marker.read_text()).get("synthetic", False))
 
 
-def data_summary(tables: ClinicTables, folder: Path) -> dict[str, object]:
+def data_summary(
+    folder: Path, *, n_clients: int, n_therapists: int, n_sessions: int
+) -> dict[str, object]:
     """Row counts, content hash and provenance of a training folder, logged with the run."""
     return {
-        "n_clients": len(tables.clients),
-        "n_therapists": len(tables.therapists),
-        "n_sessions": len(tables.sessions),
+        "n_clients": n_clients,
+        "n_therapists": n_therapists,
+        "n_sessions": n_sessions,
         "content_hash": content_hash(folder),
         "synthetic": is_synthetic(folder),
+    }
+
+
+def read_oracle(folder: Path) -> pd.DataFrame | None:
+    """The true risks a synthetic cohort ships with, to measure how close the model gets."""
+    path = folder / "oracle.parquet"
+    return pd.read_parquet(path) if path.exists() else None
+
+
+def run_parameters(
+    data: Path,
+    summary: dict[str, object],
+    *,
+    seed: int,
+    strategy: SplitStrategy,
+    tune_trials: int,
+    n_boot: int,
+) -> dict[str, object]:
+    """The parameters MLflow records for a training run, single machine or cluster alike."""
+    return {
+        "data_path": str(data.resolve()),
+        "seed": seed,
+        "split_strategy": strategy.value,
+        "tune_trials": tune_trials,
+        "n_boot": n_boot,
+        **{f"data_{key}": value for key, value in summary.items()},
     }
 
 
@@ -77,10 +102,12 @@ def train(
 ) -> TrainingOutcome:
     """Train both outcome models on a clinic data folder and register a new model version."""
     tables = load_clinic_data(data, require_outcomes=True)
-    oracle_path = data / "oracle.parquet"
-    oracle = pd.read_parquet(oracle_path) if oracle_path.exists() else None
-    synthetic = is_synthetic(data)
-    summary = data_summary(tables, data)
+    summary = data_summary(
+        data,
+        n_clients=len(tables.clients),
+        n_therapists=len(tables.therapists),
+        n_sessions=len(tables.sessions),
+    )
     experiment_id = ensure_experiment(experiment)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-seed-{seed}"):
         parameters = {"dropout": BoosterParameters(), "violence": BoosterParameters()}
@@ -91,21 +118,16 @@ def train(
             seed=seed,
             strategy=strategy,
             parameters=parameters,
-            oracle=oracle,
+            oracle=read_oracle(data),
             n_boot=n_boot,
-            synthetic=synthetic,
+            synthetic=bool(summary["synthetic"]),
             training_summary=summary,
         )
         run_id, version = log_and_register(
             fitted,
-            run_params={
-                "data_path": str(data.resolve()),
-                "seed": seed,
-                "split_strategy": strategy.value,
-                "tune_trials": tune_trials,
-                "n_boot": n_boot,
-                **{f"data_{k}": v for k, v in summary.items()},
-            },
+            run_params=run_parameters(
+                data, summary, seed=seed, strategy=strategy, tune_trials=tune_trials, n_boot=n_boot
+            ),
             parameters=parameters,
             n_boot=n_boot,
         )

@@ -13,15 +13,27 @@ import hmac
 import logging
 import os
 import secrets
+import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, create_engine, event, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    create_engine,
+    event,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from models.store import home_directory
@@ -31,6 +43,10 @@ from service.settings import Settings
 logger = logging.getLogger("alliance_risk.audit")
 
 KEY_FILE_NAME = "audit-hmac.key"
+#: Tries at creating the audit table while other processes may be creating it too.
+SCHEMA_ATTEMPTS = 3
+#: Tries at switching a new SQLite file to WAL while other processes may be switching it.
+WAL_ATTEMPTS = 10
 
 
 class _Base(DeclarativeBase):
@@ -63,10 +79,28 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     # WAL lets readers (the `audit` command) work beside the writer; synchronous=FULL makes
     # a commit durable before the response goes out, even if the machine loses power.
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        _switch_to_wal(cursor)
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """The file keeps its WAL mode, so only the first connections to a new file switch.
+
+    When several processes switch at once, SQLite answers "locked" without waiting for
+    the busy timeout, so the switch is tried again after a short pause.
+    """
+    for attempt in range(1, WAL_ATTEMPTS + 1):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            if attempt == WAL_ATTEMPTS:
+                raise
+            time.sleep(0.05 * attempt)
+        else:
+            return
 
 
 def make_engine(url: str) -> Engine:
@@ -113,10 +147,24 @@ class AuditTrail:
         self._commit_lock = threading.Lock()
 
     def ensure_schema(self) -> None:
+        """Create the audit table when it is missing, also when replicas start together.
+
+        Processes that start at once can all see no table and all try to create it. The
+        losers get a database error (PostgreSQL: the table exists; SQLite: the file is
+        locked) and are done if the table is there by then, or try again.
+        """
         with self._commit_lock:
-            if not self._schema_ready:
-                _Base.metadata.create_all(self.engine)
-                self._schema_ready = True
+            for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+                if self._schema_ready:
+                    return
+                try:
+                    _Base.metadata.create_all(self.engine)
+                except DBAPIError:
+                    if attempt == SCHEMA_ATTEMPTS:
+                        raise
+                    self._schema_ready = inspect(self.engine).has_table(AuditRecord.__tablename__)
+                else:
+                    self._schema_ready = True
 
     def problem(self) -> str | None:
         """Why records cannot be written now, or None; for readiness."""

@@ -4,25 +4,23 @@
 2. fit the feature builder's therapist history on the training clients, and count dropouts
    per (therapist, fold) in every bucket; each bucket then builds its rows with the same
    `LandmarkFeatureBuilder` and the out-of-fold rates from the summed counts;
-3. fit each booster with `DaskLGBMClassifier` on the training rows (minus the
-   early-stopping clients), then cut it at the round a single machine's early stopping
-   would pick, measured on the early-stopping clients;
+3. fit each booster with `DaskLGBMClassifier` on the training rows minus the early-stopping
+   clients, one partition per worker, each worker holding the same copy of the
+   early-stopping rows, so every worker stops at the same round a single machine would;
 4. calibrate, band and evaluate on the driver, on the calibration and test rows, which are
    gathered (they are 40 % of clients and never trained on).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import warnings
 from typing import Any
 
-import dask
 import dask.dataframe as dd
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from dask.delayed import Delayed
-from distributed import Client
+from distributed import Client, Future
 from lightgbm.dask import DaskLGBMClassifier
 from tqdm.auto import tqdm
 
@@ -31,17 +29,18 @@ from features.labels import landmark_labels
 from features.landmarks import LandmarkFeatureBuilder
 from features.registry import CATEGORICAL_FEATURES, FEATURE_NAMES
 from features.therapist_history import client_folds, fold_dropout_counts, out_of_fold_rates
-from models.bands import BandThresholds, PopulationQuantiles
-from models.calibration import MarginCalibrator
 from models.outcome import OutcomeModel
-from models.predictor import OUTCOMES, AllianceRiskModel, ModelMetadata
-from training.boosting import BoosterParameters
-from training.distributed.partitions import BucketedTables
+from models.predictor import OUTCOMES
+from training.boosting import BoosterParameters, early_stopping_clients
+from training.distributed.partitions import BucketedTables, pinned, worker_addresses
 from training.fitting import (
     FittedModel,
+    LabelledRows,
     OutcomeEvaluation,
+    assemble,
+    calibrated_outcome,
     evaluate_outcome,
-    headline_metrics,
+    feature_builder,
     subset,
 )
 from training.splits import SplitStrategy, split_clients
@@ -114,6 +113,16 @@ def _bucket_rows(
     return flat
 
 
+def _indexed(rows: pd.DataFrame) -> pd.DataFrame:
+    """Flat rows indexed by (client_id, landmark), as the feature builder indexes them."""
+    return rows.set_axis(
+        pd.MultiIndex.from_arrays(
+            [rows["client_id"].to_numpy(dtype=object), rows["landmark"].to_numpy(np.int64)],
+            names=["client_id", "landmark"],
+        )
+    )
+
+
 def _rows_meta() -> pd.DataFrame:
     columns = {"client_id": pd.Series(dtype=object), "part": pd.Series(dtype=object)}
     columns |= {name: pd.Series(dtype=np.float64) for name in FEATURE_NAMES}
@@ -130,57 +139,62 @@ def _labelled_rows_of(rows: pd.DataFrame, outcome: str, clients: frozenset[str])
     return rows[rows["client_id"].isin(clients) & rows[f"label_{outcome}"].notna()]
 
 
-def _best_iteration(
-    booster: lgb.Booster, features: np.ndarray, labels: np.ndarray, patience: int
-) -> int:
-    """The round `lgb.early_stopping` would keep: lowest log-loss, stopping after `patience`."""
-    margin = np.zeros(len(labels))
-    best, best_loss = 1, np.inf
-    for rounds in range(1, booster.num_trees() + 1):
-        margin += booster.predict(
-            features, raw_score=True, start_iteration=rounds - 1, num_iteration=1
-        )
-        loss = float(np.mean(np.logaddexp(0.0, margin) - labels * margin))
-        if loss < best_loss:
-            best, best_loss = rounds, loss
-        elif rounds - best >= patience:
-            break
-    return best
+def _worker_rows(parts: list[pd.DataFrame], outcome: str, stop: frozenset[str]) -> pd.DataFrame:
+    """One worker's training rows for an outcome: all its buckets in one partition."""
+    return pd.concat([_training_rows(part, outcome, stop) for part in parts])
 
 
 def _fit_distributed_booster(
     client: Client,
-    rows: dd.DataFrame,
+    row_parts: list[Future],
     outcome: str,
     stop: frozenset[str],
     stop_rows: pd.DataFrame,
     parameters: BoosterParameters,
     seed: int,
 ) -> lgb.Booster:
-    threads = min(client.nthreads().values())
-    params = parameters.lightgbm_params(seed) | {"num_threads": threads}
-    train = rows.map_partitions(_training_rows, outcome, stop, meta=rows._meta)
+    """Data-parallel LightGBM with early stopping that every worker decides alike.
+
+    Early stopping runs on each worker on its own validation rows; with one partition per
+    worker and the same early-stopping rows on each, all workers see the same loss and stop
+    together (different losses would leave one worker waiting for the others).
+    """
+    workers = worker_addresses(client)
+    training = [
+        client.submit(
+            _worker_rows,
+            row_parts[i :: len(workers)],
+            outcome,
+            stop,
+            workers=[worker],
+            allow_other_workers=False,
+        )
+        for i, worker in enumerate(workers)
+        if row_parts[i :: len(workers)]
+    ]
+    validation = [
+        client.scatter(stop_rows, workers=[worker], hash=False)
+        for worker in workers[: len(training)]
+    ]
+    train = dd.from_delayed(training, meta=stop_rows.iloc[:0], verify_meta=False)
+    stop_set = dd.from_delayed(validation, meta=stop_rows.iloc[:0], verify_meta=False)
+    label = f"label_{outcome}"
+    params = parameters.lightgbm_params(seed)
+    params.pop("num_threads")  # LightGBM's Dask layer uses each worker's own thread count
     classifier = DaskLGBMClassifier(client=client, n_estimators=parameters.max_rounds, **params)
-    classifier.fit(
-        train[list(FEATURE_NAMES)],
-        train[f"label_{outcome}"],
-        categorical_feature=list(CATEGORICAL_FEATURES),
-    )
+    with warnings.catch_warnings():
+        # The Dask layer warns on every fit that it replaces n_jobs, which we never set.
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        classifier.fit(
+            train[list(FEATURE_NAMES)],
+            train[label],
+            eval_X=(stop_set[list(FEATURE_NAMES)],),
+            eval_y=(stop_set[label],),
+            callbacks=[lgb.early_stopping(parameters.early_stopping_rounds, verbose=False)],
+            categorical_feature=list(CATEGORICAL_FEATURES),
+        )
     booster = classifier.to_local().booster_
-    best = _best_iteration(
-        booster,
-        stop_rows[list(FEATURE_NAMES)].to_numpy(np.float64),
-        stop_rows[f"label_{outcome}"].to_numpy(np.float64),
-        parameters.early_stopping_rounds,
-    )
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-
-
-def _stop_clients(labelled_clients: np.ndarray, seed: int, share: float = 0.15) -> frozenset[str]:
-    """The early-stopping clients, drawn as `fit_booster` draws them."""
-    unique = np.unique(labelled_clients)
-    rng = np.random.default_rng(seed)
-    return frozenset(rng.choice(unique, size=max(1, int(len(unique) * share)), replace=False))
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
 
 
 def _baseline_sample(
@@ -206,16 +220,11 @@ def fit_and_evaluate_on_cluster(
 ) -> FittedModel:
     """Build the predictor from bucketed tables on the cluster and evaluate it on test clients."""
     parameters = parameters or {}
-    gathered = client.gather(
-        client.compute([dask.delayed(_clients_and_ends)(b) for b in tables.buckets])
-    )
+    gathered = client.gather(client.map(_clients_and_ends, tables.buckets))
     clients = pd.concat([c for c, _ in gathered]).sort_index()
     ends = pd.concat([e for _, e in gathered], ignore_index=True)
     split = split_clients(clients, strategy=strategy, seed=seed)
-    temporal = strategy is SplitStrategy.TEMPORAL
-    builder = LandmarkFeatureBuilder(
-        random_state=seed, therapist_history="temporal" if temporal else "cross_fit"
-    )
+    builder = feature_builder(strategy, seed)
     train_ids = np.sort(np.fromiter(split.train, dtype=object, count=len(split.train)))
     builder.fit(
         ClinicTables(
@@ -229,20 +238,17 @@ def fit_and_evaluate_on_cluster(
     )
     roles["fold"] = -1
     roles.loc[train_ids, "fold"] = client_folds(train_ids, builder.n_folds, seed)
-    roles_key = dask.delayed(roles, pure=True)
-    builder_key = dask.delayed(builder, pure=True)
-    counts: Delayed | None = None
-    if not temporal:
-        counts = dask.delayed(_sum_counts)(
-            [dask.delayed(_fold_counts)(b, roles_key) for b in tables.buckets]
+    [roles_on_workers, builder_on_workers] = client.scatter([roles, builder], broadcast=True)
+    counts = None
+    if strategy is not SplitStrategy.TEMPORAL:
+        counts = client.submit(
+            _sum_counts, client.map(_fold_counts, tables.buckets, roles=roles_on_workers)
         )
-    parts = [dask.delayed(_bucket_rows)(b, roles_key, builder_key, counts) for b in tables.buckets]
-    rows = client.persist(dd.from_delayed(parts, meta=_rows_meta(), verify_meta=False))
-    held_out = client.compute(rows[rows["part"] != "train"]).result()
-    held_out.index = pd.MultiIndex.from_arrays(
-        [held_out["client_id"].to_numpy(dtype=object), held_out["landmark"].to_numpy(np.int64)],
-        names=["client_id", "landmark"],
+    row_parts = pinned(
+        client, _bucket_rows, tables.buckets, roles_on_workers, builder_on_workers, counts
     )
+    rows = dd.from_delayed(row_parts, meta=_rows_meta(), verify_meta=False)
+    held_out = _indexed(client.compute(rows[rows["part"] != "train"]).result())
     training = client.compute(
         rows[rows["part"] == "train"][["client_id", *(f"label_{o}" for o in OUTCOMES)]]
     ).result()
@@ -250,59 +256,31 @@ def fit_and_evaluate_on_cluster(
     outcome_models: dict[str, OutcomeModel] = {}
     evaluations: dict[str, OutcomeEvaluation] = {}
     for outcome in tqdm(OUTCOMES, desc="training outcomes (dask)", unit="outcome"):
-        booster_parameters = parameters.get(outcome, BoosterParameters())
-        labelled = training[training[f"label_{outcome}"].notna()]
-        stop = _stop_clients(labelled["client_id"].to_numpy(dtype=object), seed)
+        label = f"label_{outcome}"
+        labelled = training[training[label].notna()]
+        stop = early_stopping_clients(labelled["client_id"].to_numpy(dtype=object), seed)
         stop_rows = client.compute(
             rows.map_partitions(_labelled_rows_of, outcome, stop, meta=rows._meta)
         ).result()
         booster = _fit_distributed_booster(
-            client, rows, outcome, stop, stop_rows, booster_parameters, seed
+            client,
+            row_parts,
+            outcome,
+            stop,
+            stop_rows,
+            parameters.get(outcome, BoosterParameters()),
+            seed,
         )
-        baseline_rows = _baseline_sample(client, rows, outcome, len(labelled), seed)
-        parts_of = {
-            "train": baseline_rows,
+        parts = {
+            "train": _indexed(_baseline_sample(client, rows, outcome, len(labelled), seed)),
             "calibration": held_out[held_out["part"] == "calibration"],
             "test": held_out[held_out["part"] == "test"],
         }
-        keep = {
-            name: frame[f"label_{outcome}"].notna().to_numpy() for name, frame in parts_of.items()
-        }
-        matrix = {
-            name: frame[list(FEATURE_NAMES)].to_numpy(np.float64)[keep[name]]
-            for name, frame in parts_of.items()
-        }
-        y = {
-            name: frame[f"label_{outcome}"].to_numpy(np.float64)[keep[name]]
-            for name, frame in parts_of.items()
-        }
-        ids = {
-            name: frame["client_id"].to_numpy(dtype=object)[keep[name]]
-            for name, frame in parts_of.items()
-        }
-        landmark = {
-            name: frame["landmark"].to_numpy().astype(np.int64)[keep[name]]
-            for name, frame in parts_of.items()
-        }
-        calibration_margin = booster.predict(matrix["calibration"], raw_score=True)
-        calibrator = MarginCalibrator.fit(calibration_margin, y["calibration"])
-        reference = calibrator.probability(calibration_margin)
-        model = OutcomeModel(
-            name=outcome,
-            booster=booster,
-            calibrator=calibrator,
-            thresholds=BandThresholds.from_population(reference),
-            population=PopulationQuantiles.from_population(reference, landmark["calibration"]),
-        )
-        outcome_models[outcome] = model
-        test_features = parts_of["test"][list(FEATURE_NAMES)].iloc[np.flatnonzero(keep["test"])]
+        outcome_rows = {name: LabelledRows.of(frame, frame[label]) for name, frame in parts.items()}
+        outcome_models[outcome] = calibrated_outcome(outcome, booster, outcome_rows["calibration"])
         evaluations[outcome] = evaluate_outcome(
-            model,
-            matrix=matrix,
-            y=y,
-            clients=ids,
-            landmark=landmark,
-            test_features=test_features,
+            outcome_models[outcome],
+            outcome_rows,
             tables=ClinicTables(clients, tables.therapists, ends),
             oracle=oracle,
             n_train_rows=len(labelled),
@@ -310,26 +288,18 @@ def fit_and_evaluate_on_cluster(
             seed=seed,
         )
 
-    instruments = client.compute(
-        dask.delayed(_sum_instruments)(
-            [dask.delayed(_rated_instruments)(b, roles_key) for b in tables.buckets]
-        )
+    instruments = client.submit(
+        _sum_instruments, client.map(_rated_instruments, tables.buckets, roles=roles_on_workers)
     ).result()
-    metadata = ModelMetadata(
-        trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        synthetic_data=synthetic,
-        training_summary={
-            **(training_summary or {}),
-            "split_strategy": strategy.value,
-            "n_train_clients": len(split.train),
-            "n_calibration_clients": len(split.calibration),
-            "n_test_clients": len(split.test),
-            "dask_buckets": tables.n_buckets,
-        },
-        headline_metrics=headline_metrics(evaluations),
+    return assemble(
+        builder,
+        outcome_models,
+        evaluations,
+        split=split,
+        strategy=strategy,
+        synthetic=synthetic,
+        training_summary={**(training_summary or {}), "dask_buckets": tables.n_buckets},
         instrument_shares={
             str(code): float(n / instruments.sum()) for code, n in instruments.items()
         },
     )
-    model = AllianceRiskModel(features=builder, outcomes=outcome_models, metadata=metadata)
-    return FittedModel(model=model, split=split, evaluations=evaluations)

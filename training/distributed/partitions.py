@@ -9,18 +9,20 @@ single-machine contract checks and the feature builder read unchanged.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 from dask.delayed import Delayed
-from distributed import Client, wait
+from distributed import Client, Future
 
 from data_schemas.problems import DataValidationError, Problem
-from data_schemas.tables import ClinicTables, frame_as_text, parse_and_check
+from data_schemas.tables import ClinicTables, frame_as_text, parse_and_check, table_source
 
 TABLES = ("clients", "therapists", "sessions")
 ROW = "_source_row"
@@ -29,35 +31,11 @@ BUCKET = "_bucket"
 
 @dataclass(frozen=True)
 class BucketedTables:
-    """Validated tables: one `ClinicTables` per bucket, held on the workers."""
+    """Validated tables: one `ClinicTables` per bucket, bucket i held on worker i mod n."""
 
-    buckets: list[Delayed]
+    buckets: list[Future]
     therapists: pd.DataFrame
     n_buckets: int
-
-
-def table_source(folder: Path, name: str) -> Path:
-    """The one file or dataset folder that holds table `name`."""
-    present = [
-        path
-        for path in (folder / f"{name}.parquet", folder / name, folder / f"{name}.csv")
-        if path.exists()
-    ]
-    if len(present) != 1:
-        found = ", ".join(path.name for path in present) or "nothing"
-        raise DataValidationError(
-            [
-                Problem(
-                    name,
-                    None,
-                    None,
-                    None,
-                    f"give exactly one of {name}.parquet, {name}/ (a partitioned Parquet "
-                    f"dataset) or {name}.csv in {folder}; found {found}",
-                )
-            ]
-        )
-    return present[0]
 
 
 def read_table(folder: Path, name: str) -> dd.DataFrame:
@@ -162,14 +140,16 @@ def load_bucketed(
         dask.delayed(validate_bucket)(c, s, therapists)
         for c, s in zip(clients, sessions, strict=True)
     ]
-    checked = client.persist(checked)
-    wait(checked)
-    problems = client.compute([dask.delayed(_problems_of)(bucket) for bucket in checked])
-    found = list(dict.fromkeys(p for bucket in client.gather(problems) for p in bucket))
-    buckets = [dask.delayed(_tables_of)(bucket) for bucket in checked]
-    buckets = client.persist(buckets)
+    checked = client.compute(checked)
+    found = list(
+        dict.fromkeys(
+            p for bucket in client.gather(client.map(_problems_of, checked)) for p in bucket
+        )
+    )
+    buckets = pinned(client, _tables_of, checked)
+    del checked
     if not found and require_outcomes:
-        outcomes = client.compute(dask.delayed(_has_outcomes)(buckets[0])).result()
+        outcomes = client.submit(_has_outcomes, buckets[0]).result()
         if not outcomes:
             found.append(
                 Problem(
@@ -182,8 +162,34 @@ def load_bucketed(
             )
     if found:
         raise DataValidationError(sorted(found, key=_problem_order))
-    typed_therapists = client.compute(dask.delayed(_therapists_of)(buckets[0])).result()
+    typed_therapists = client.submit(_therapists_of, buckets[0]).result()
     return BucketedTables(buckets, typed_therapists, n_buckets)
+
+
+def worker_addresses(client: Client) -> list[str]:
+    """The cluster's workers in a fixed order."""
+    return sorted(client.scheduler_info()["workers"])
+
+
+def pinned(
+    client: Client, function: Callable[..., Any], items: list[Any], *args: Any
+) -> list[Future]:
+    """`function(item, *args)` for each item, item i computed and kept on worker i mod n.
+
+    The scheduler alone puts tasks wherever it finds room, so a worker could end up with
+    most buckets, or none. Fixed placement balances the workers, lets training build one
+    partition per worker, and keeps the same buckets together on every run (data-parallel
+    LightGBM learns bin edges from each worker's own rows). Runs can still differ in which
+    worker LightGBM numbers first, which also moves bin edges: same seed, one of two models
+    on two workers.
+    """
+    workers = worker_addresses(client)
+    return [
+        client.submit(
+            function, item, *args, workers=[workers[i % len(workers)]], allow_other_workers=False
+        )
+        for i, item in enumerate(items)
+    ]
 
 
 def _has_outcomes(tables: ClinicTables) -> bool:

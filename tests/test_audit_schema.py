@@ -1,0 +1,85 @@
+"""Replicas that start together on an empty audit database all come up ready.
+
+Each process checks for the audit table and creates it when missing; started at the same
+moment, two processes can both see no table and both try to create it. The loser must
+find the winner's table, not fail.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from pathlib import Path
+from threading import Barrier
+
+import pytest
+import sqlalchemy
+from sqlalchemy import func, select
+
+from service.audit.store import AuditRecord, AuditTrail
+
+PROCESSES = 4
+ROUNDS = 5
+KEY = b"schema-race-test-key-0123456789"
+
+
+def _start_replica(url: str, barrier: Barrier) -> str | None:
+    """What a replica does on start: check the schema, then write one record."""
+    trail = AuditTrail(url, KEY)
+    barrier.wait()
+    try:
+        problem = trail.problem()
+        if problem is None:
+            trail.write(
+                request_id="start",
+                caller="replica",
+                endpoint="/ready",
+                status=200,
+                model_version=None,
+                clients=[],
+            )
+        return problem
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        trail.dispose()
+
+
+def _start_together(url: str) -> list[str | None]:
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(PROCESSES) as pool:
+        barrier = manager.Barrier(PROCESSES)
+        return pool.starmap(_start_replica, [(url, barrier)] * PROCESSES)
+
+
+def _fresh_postgres_database(server_url: str, name: str) -> str:
+    engine = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return sqlalchemy.make_url(server_url).set(database=name).render_as_string(False)
+
+
+def _assert_all_ready(url: str, fresh: Callable[[int], str]) -> None:
+    for round_number in range(ROUNDS):
+        database = fresh(round_number)
+        assert _start_together(database) == [None] * PROCESSES
+        trail = AuditTrail(database, None)
+        with trail.engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(AuditRecord)).scalar() == (
+                PROCESSES
+            )
+        trail.dispose()
+
+
+@pytest.mark.slow
+def test_replicas_starting_together_on_empty_postgresql_all_become_ready(
+    postgres_url: str,
+) -> None:
+    _assert_all_ready(
+        postgres_url, lambda n: _fresh_postgres_database(postgres_url, f"schema_race_{n}")
+    )
+
+
+def test_processes_starting_together_on_empty_sqlite_all_become_ready(tmp_path: Path) -> None:
+    _assert_all_ready("", lambda n: f"sqlite:///{tmp_path / f'audit-{n}.db'}")
