@@ -167,7 +167,7 @@ def _fit_distributed_booster(
             outcome,
             stop,
             workers=[worker],
-            allow_other_workers=False,
+            allow_other_workers=True,
         )
         for i, worker in enumerate(workers)
         if row_parts[i :: len(workers)]

@@ -180,13 +180,14 @@ def pinned(
     most buckets, or none. Fixed placement balances the workers, lets training build one
     partition per worker, and keeps the same buckets together on every run (data-parallel
     LightGBM learns bin edges from each worker's own rows). Runs can still differ in which
-    worker LightGBM numbers first, which also moves bin edges: same seed, one of two models
-    on two workers.
+    worker LightGBM numbers first, which also moves bin edges: the same seed gives one of
+    two models on two workers. The placement is a preference, not a requirement, so a
+    lost worker's buckets can be recomputed elsewhere, as Dask recovers any lost result.
     """
     workers = worker_addresses(client)
     return [
         client.submit(
-            function, item, *args, workers=[workers[i % len(workers)]], allow_other_workers=False
+            function, item, *args, workers=[workers[i % len(workers)]], allow_other_workers=True
         )
         for i, item in enumerate(items)
     ]
