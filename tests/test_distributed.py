@@ -26,7 +26,6 @@ from training.distributed.partitions import (
     client_bucket,
     load_bucketed,
     worker_addresses,
-    write_partitioned,
 )
 from training.distributed.scoring import score_dataset_on_cluster
 from training.fitting import FittedModel, fit_and_evaluate, subset
@@ -35,6 +34,15 @@ from training.scoring import score_folder
 from training.synthetic import SyntheticCohort, generate_cohort
 
 pytestmark = pytest.mark.slow
+
+
+def write_partitioned(tables: ClinicTables, folder: Path, *, n_files: int) -> None:
+    """The tables as partitioned Parquet datasets (`clients/part.0.parquet`, ...), in order."""
+    for name in ("clients", "therapists", "sessions"):
+        frame = getattr(tables, name)
+        (folder / name).mkdir(parents=True)
+        for number, rows in enumerate(np.array_split(np.arange(len(frame)), n_files)):
+            frame.iloc[rows].to_parquet(folder / name / f"part.{number}.parquet", index=False)
 
 
 @pytest.fixture(scope="module")

@@ -203,12 +203,3 @@ def _therapists_of(tables: ClinicTables) -> pd.DataFrame:
 
 def _problem_order(problem: Problem) -> tuple[int, int]:
     return TABLES.index(problem.table) if problem.table in TABLES else 3, problem.row or 0
-
-
-def write_partitioned(tables: ClinicTables, folder: Path, *, n_files: int) -> None:
-    """Write the tables as partitioned Parquet datasets (`clients/part.0.parquet`, ...)."""
-    for name in TABLES:
-        frame = getattr(tables, name)
-        dd.from_pandas(frame, npartitions=min(n_files, max(1, len(frame)))).to_parquet(
-            folder / name, write_index=False
-        )
