@@ -27,7 +27,8 @@ errors = Console(stderr=True)
 DataDir = Annotated[
     Path,
     typer.Argument(
-        help="Folder holding clients, therapists and sessions as .csv or .parquet files.",
+        help="Folder holding clients, therapists and sessions, each as a .csv or .parquet "
+        "file or a partitioned Parquet dataset folder.",
         exists=True,
         file_okay=False,
     ),
@@ -126,10 +127,7 @@ def train(
     ] = 200,
     dask: Annotated[
         str | None,
-        typer.Option(
-            help="Train on this Dask scheduler (e.g. tcp://10.0.0.5:8786); DATA may hold "
-            "partitioned Parquet datasets clients/, therapists/, sessions/."
-        ),
+        typer.Option(help="Train on this Dask scheduler (e.g. tcp://10.0.0.5:8786)."),
     ] = None,
 ) -> None:
     """Validate, train both outcome models, evaluate on held-out clients and register a version.
