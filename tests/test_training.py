@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from alliance_risk_cli import app
 from features.registry import FEATURE_NAMES
 from models.store import CHAMPION_URI, MODEL_NAME
-from training import fitting
+from training import fitting, plots
 from training.fitting import fit_and_evaluate
 from training.pipeline import TrainingOutcome
 from training.splits import SplitStrategy, split_clients
@@ -181,3 +181,24 @@ def test_batch_scoring_writes_one_row_per_client_with_the_notice(
     np.testing.assert_allclose(scored["dropout_base_value"] + contributions, logit, atol=1e-6)
     metadata = pq.read_schema(out).metadata[b"alliance_risk"].decode()
     assert "synthetic data" in metadata
+
+
+def test_a_beeswarm_of_many_rows_draws_a_labelled_sample(
+    trained_model: TrainingOutcome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evaluation = trained_model.fitted.evaluations["dropout"]
+    features = evaluation.test_features[list(FEATURE_NAMES)]
+    drawn: list[int] = []
+    summary_plot = shap.summary_plot
+
+    def counting_summary_plot(contributions: np.ndarray, shown: pd.DataFrame, **kwargs) -> None:
+        drawn.append(len(shown))
+        summary_plot(contributions, shown, **kwargs)
+
+    monkeypatch.setattr(shap, "summary_plot", counting_summary_plot)
+    assert len(features) > 50
+    path = plots.beeswarm_figure(
+        evaluation.test_contributions, features, "Dropout", tmp_path / "b.png", max_rows=50
+    )
+    assert drawn == [50]
+    assert path.stat().st_size > 0

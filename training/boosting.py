@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 
 from features.registry import CATEGORICAL_FEATURES, FEATURE_NAMES
 
@@ -69,7 +70,8 @@ def fit_booster(
     trees is chosen without touching the calibration or test clients.
     """
     stop_groups = early_stopping_clients(groups, seed, early_stopping_share)
-    is_stop = np.isin(groups, list(stop_groups))
+    # A hash lookup: np.isin compares object arrays element by element, O(rows x clients).
+    is_stop = pd.Series(groups).isin(stop_groups).to_numpy()
     categorical = [FEATURE_NAMES.index(name) for name in CATEGORICAL_FEATURES]
     train_set = lgb.Dataset(
         features[~is_stop],

@@ -21,6 +21,8 @@ from sklearn.metrics import roc_curve
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 LINE_STYLES = ("-", "--", ":", "-.")
+#: Test rows drawn in a SHAP beeswarm.
+BEESWARM_ROWS = 20_000
 
 
 def roc_figure(y: np.ndarray, scores: dict[str, np.ndarray], title: str, path: Path) -> Path:
@@ -59,9 +61,22 @@ def calibration_figure(
 
 
 def beeswarm_figure(
-    contributions: np.ndarray, features: pd.DataFrame, title: str, path: Path
+    contributions: np.ndarray,
+    features: pd.DataFrame,
+    title: str,
+    path: Path,
+    *,
+    max_rows: int = BEESWARM_ROWS,
 ) -> Path:
-    """SHAP summary (beeswarm) of calibrated log-odds contributions on the test rows."""
+    """SHAP summary (beeswarm) of calibrated log-odds contributions on the test rows.
+
+    Beyond `max_rows` a seeded random sample is drawn, and the title says so: more dots
+    only overplot, while drawing a million of them took minutes.
+    """
+    if len(features) > max_rows:
+        rows = np.sort(np.random.default_rng(0).choice(len(features), max_rows, replace=False))
+        title = f"{title}\n(random {max_rows:,} of {len(features):,} test rows)"
+        contributions, features = contributions[rows], features.iloc[rows]
     shap.summary_plot(contributions, features, show=False, max_display=15, plot_size=(7, 6))
     figure = plt.gcf()
     figure.suptitle(title)
