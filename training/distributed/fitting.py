@@ -148,7 +148,7 @@ def _fit_distributed_booster(
     client: Client,
     row_parts: list[Future],
     outcome: str,
-    stop: frozenset[str],
+    stop: Future,
     stop_rows: pd.DataFrame,
     parameters: BoosterParameters,
     seed: int,
@@ -259,14 +259,18 @@ def fit_and_evaluate_on_cluster(
         label = f"label_{outcome}"
         labelled = training[training[label].notna()]
         stop = early_stopping_clients(labelled["client_id"].to_numpy(dtype=object), seed)
-        stop_rows = client.compute(
-            rows.map_partitions(_labelled_rows_of, outcome, stop, meta=rows._meta)
-        ).result()
+        # Sent once to every worker: 15 % of training clients, too many to copy into tasks.
+        [stop_on_workers] = client.scatter([stop], broadcast=True)
+        stop_rows = pd.concat(
+            client.gather(
+                client.map(_labelled_rows_of, row_parts, outcome=outcome, clients=stop_on_workers)
+            )
+        )
         booster = _fit_distributed_booster(
             client,
             row_parts,
             outcome,
-            stop,
+            stop_on_workers,
             stop_rows,
             parameters.get(outcome, BoosterParameters()),
             seed,
