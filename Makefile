@@ -35,6 +35,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python tests/benchmarks/run_all.py
 	$(BIN)/python tests/benchmarks/cds_hooks.py
+	$(BIN)/python tests/benchmarks/dask_comparison.py --clients 100000 1000000 --paths
 
 # The audit and shared-tracking tests start a throwaway PostgreSQL cluster (initdb, pg_ctl):
 # install Debian's server when it is missing and we are root; elsewhere they are skipped.

@@ -90,7 +90,7 @@ def main() -> None:
             rows.append((connections, result))
     lines = [
         "",
-        "## 8. CDS Hooks `patient-view` with full prefetch (one worker)",
+        "## 7. CDS Hooks `patient-view` with full prefetch (one worker)",
         "",
         "| connections | req/s | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|",

@@ -1,9 +1,8 @@
 """Distributed (Dask LocalCluster, 2 workers) against single-machine training and scoring.
 
-Usage: .venv/bin/python tests/benchmarks/dask_comparison.py [--clients N] [--paths single dask]
+Usage: .venv/bin/python tests/benchmarks/dask_comparison.py [--clients N ...] [--paths ...]
 Each path's figures are kept in `<work>/figures-<clients>.json`, so the two paths can be
-measured in separate runs; the table of all figures measured so far is appended to
-BENCHMARKS.md. The cluster runs on this machine, so the comparison shows the cost of the
+measured in separate runs; the table of all figures recorded is appended to BENCHMARKS.md. The cluster runs on this machine, so the comparison shows the cost of the
 distributed path where it has only two cores in all.
 """
 
@@ -11,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import resource
 import sys
@@ -63,60 +63,76 @@ def _run_path(path: str, data: Path, work: Path, clients: int) -> dict[str, floa
     }
 
 
-def _table(figures: dict[str, dict[str, float]], clients: int, work: Path) -> list[str]:
+def _table(records: dict[int, dict[str, dict[str, float | str]]], work: Path) -> list[str]:
     lines = [
         "",
-        f"## 7. Distributed against single machine ({clients:,} clients)",
+        "## 8. Distributed against single machine",
         "",
         "Training includes validation, features, both models, calibration, evaluation and "
         "MLflow logging. Scoring writes every client's latest landmark with explanations; its "
         "rows/s count the whole command (start-up, validation, features, explanations, "
         "writing). Peak memory is the command's own process; for Dask, the two workers' peaks "
-        "(separate processes, over training and scoring) follow the plus sign.",
+        "(separate processes, over training and scoring) follow the plus sign. These runs take "
+        "about an hour, so `make bench` shows the figures last recorded, with their date.",
         "",
-        "| path | training | peak memory | scoring with explanations | scored rows/s |",
-        "|---|---|---|---|---|",
+        "| clients | path | training | peak memory | scoring with explanations | scored rows/s "
+        "| measured |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for path, name in PATHS.items():
-        if path in figures:
+    for clients, figures in records.items():
+        for path, name in PATHS.items():
+            if path not in figures:
+                continue
             row = figures[path]
             memory = f"{row['training_peak_mib']:,.0f} MiB"
             if row["worker_peak_mib"]:
                 memory += f" + {row['worker_peak_mib']:,.0f} MiB"
             rows = pyarrow.dataset.dataset(_scores(work, path, clients)).count_rows()
             lines.append(
-                f"| {name} | {row['training_seconds']:,.0f} s | {memory} "
-                f"| {row['scoring_seconds']:,.0f} s | {rows / row['scoring_seconds']:,.0f} |"
+                f"| {clients:,} | {name} | {row['training_seconds']:,.0f} s | {memory} "
+                f"| {row['scoring_seconds']:,.0f} s | {rows / row['scoring_seconds']:,.0f} "
+                f"| {row.get('measured_on', 'not recorded')} |"
             )
+    if not any(records.values()):
+        lines.append("| | not measured on this machine yet | | | | | |")
+    sizes = " ".join(str(clients) for clients in records)
     return [
         *lines,
         "",
-        f"`.venv/bin/python tests/benchmarks/dask_comparison.py --clients {clients}`",
+        f"`.venv/bin/python tests/benchmarks/dask_comparison.py --clients {sizes}` measures "
+        "both paths; `--paths single` or `--paths dask` one of them, and `--paths` alone "
+        "only prints the table.",
         "",
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, default=100_000)
-    parser.add_argument("--paths", nargs="+", choices=sorted(PATHS), default=sorted(PATHS))
+    parser.add_argument("--clients", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--paths", nargs="*", choices=sorted(PATHS), default=sorted(PATHS))
     parser.add_argument("--work", type=Path, default=ROOT / "var" / "bench-distributed")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    data = args.work / f"cohort-{args.clients}"
-    if not (data / "parameters.json").exists():
-        measure(
-            cli("synth", "--clients", str(args.clients), "--seed", "7", "--out", str(data)),
-            environment(args.work / "synth"),
-            3600,
-        )
-    record = args.work / f"figures-{args.clients}.json"
-    figures = json.loads(record.read_text()) if record.exists() else {}
-    for path in args.paths:
-        figures[path] = _run_path(path, data, args.work, args.clients)
-        record.write_text(json.dumps(figures, indent=2))
-    lines = _table(figures, args.clients, args.work)
+    records = {}
+    for clients in args.clients:
+        record = args.work / f"figures-{clients}.json"
+        figures = json.loads(record.read_text()) if record.exists() else {}
+        if args.paths:
+            data = args.work / f"cohort-{clients}"
+            if not (data / "parameters.json").exists():
+                measure(
+                    cli("synth", "--clients", str(clients), "--seed", "7", "--out", str(data)),
+                    environment(args.work / "synth"),
+                    3600,
+                )
+        for path in args.paths:
+            figures[path] = _run_path(path, data, args.work, clients) | {
+                "measured_on": dt.date.today().isoformat()
+            }
+            record.write_text(json.dumps(figures, indent=2))
+        records[clients] = figures
+    lines = _table(records, args.work)
     with args.out.open("a") as handle:
         handle.write("\n".join(lines))
     print("\n".join(lines))

@@ -147,7 +147,7 @@ def load_bucketed(
         )
     )
     buckets = pinned(client, _tables_of, checked)
-    del checked
+    del checked  # the buckets now hold the tables; the cluster may drop the pairs
     if not found and require_outcomes:
         outcomes = client.submit(_has_outcomes, buckets[0]).result()
         if not outcomes:
