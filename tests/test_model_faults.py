@@ -3,6 +3,7 @@ while the old model keeps serving, and start-up problems leave the service up bu
 
 from __future__ import annotations
 
+import gc
 import shutil
 import socket
 import threading
@@ -208,3 +209,13 @@ def test_an_unreachable_tracking_server_at_start_up_is_not_ready_and_fails_fast(
     assert "could not be loaded from the registry" in ready.json()["reason"]
     assert f"127.0.0.1:{closed_port}" in ready.json()["reason"]
     assert time.monotonic() - started < 60
+
+
+def test_a_loaded_model_is_kept_out_of_full_garbage_collections(registry: Registry) -> None:
+    """What is alive after a load, the model included, is frozen (see `_freeze_long_lived`)."""
+    registry.point(registry.good_version)
+    holder = ModelHolder(secured_settings(model_uri=URI))
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    assert holder.load()
+    assert gc.get_freeze_count() > 0

@@ -457,8 +457,11 @@ def main() -> None:
         print(f"training on {args.large_cohort:,} clients", flush=True)
         figures["training"].append(training(args.work, args.large_cohort, 900))
     commands = [
-        "make bench    # = .venv/bin/python tests/benchmarks/run_all.py, then tests/benchmarks/cds_hooks.py",
-        f"# this run: {' '.join(sys.argv[1:]) or '(defaults)'}; took {(time.monotonic() - started) / 60:.1f} min",
+        "make bench    # = .venv/bin/python tests/benchmarks/run_all.py, then",
+        "              #   tests/benchmarks/cds_hooks.py (section 7) and the last recorded",
+        "              #   tests/benchmarks/dask_comparison.py figures (section 8)",
+        f"# run_all.py: {' '.join(sys.argv[1:]) or '(defaults)'}; "
+        f"took {(time.monotonic() - started) / 60:.1f} min",
     ]
     args.out.write_text(report(figures, commands))
     (args.work / "figures.json").write_text(json.dumps(figures, indent=2))
