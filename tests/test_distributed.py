@@ -21,7 +21,7 @@ from features.landmarks import LandmarkFeatureBuilder
 from features.therapist_history import client_folds, fold_dropout_counts, out_of_fold_rates
 from models.pyfunc import load_predictor
 from training.boosting import BoosterParameters
-from training.distributed.fitting import fit_and_evaluate_on_cluster
+from training.distributed.fitting import fit_and_evaluate_on_cluster, require_equal_threads
 from training.distributed.partitions import (
     client_bucket,
     load_bucketed,
@@ -250,3 +250,9 @@ def test_train_command_on_a_cluster_registers_a_servable_model(
         model = load_predictor("models:/alliance-risk/1")
         assert model.metadata.training_summary["n_clients"] == 1500
         assert "Model card" in model.metadata.model_card_markdown
+
+
+def test_workers_with_different_thread_counts_are_refused_before_training() -> None:
+    require_equal_threads({"tcp://a:1": 2, "tcp://b:1": 2})
+    with pytest.raises(ValueError, match="same number of threads"):
+        require_equal_threads({"tcp://a:1": 2, "tcp://b:1": 4})

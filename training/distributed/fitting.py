@@ -144,6 +144,22 @@ def _worker_rows(parts: list[pd.DataFrame], outcome: str, stop: frozenset[str]) 
     return pd.concat([_training_rows(part, outcome, stop) for part in parts])
 
 
+def require_equal_threads(threads_by_worker: dict[str, int]) -> None:
+    """Refuse workers with different thread counts before training starts.
+
+    LightGBM sums the early-stopping loss over each worker's threads; a different number
+    of threads sums in a different order, and a last-bit difference could make one worker
+    stop while another trains on, waiting for it until LightGBM's network timeout.
+    """
+    counts = sorted(set(threads_by_worker.values()))
+    if len(counts) > 1:
+        raise ValueError(
+            "distributed training needs the same number of threads on every Dask worker "
+            f"(found {', '.join(map(str, counts))}); start the workers with the same "
+            "`dask worker --nthreads N`"
+        )
+
+
 def _fit_distributed_booster(
     client: Client,
     row_parts: list[Future],
@@ -159,6 +175,7 @@ def _fit_distributed_booster(
     worker and the same early-stopping rows on each, all workers see the same loss and stop
     together (different losses would leave one worker waiting for the others).
     """
+    require_equal_threads(client.nthreads())
     workers = worker_addresses(client)
     training = [
         client.submit(
