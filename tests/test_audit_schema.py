@@ -60,7 +60,8 @@ def _fresh_postgres_database(server_url: str, name: str) -> str:
     return sqlalchemy.make_url(server_url).set(database=name).render_as_string(False)
 
 
-def _assert_all_ready(url: str, fresh: Callable[[int], str]) -> None:
+def _assert_all_ready(fresh: Callable[[int], str]) -> None:
+    """Each round: a new empty database, replicas started at once, one record from each."""
     for round_number in range(ROUNDS):
         database = fresh(round_number)
         assert _start_together(database) == [None] * PROCESSES
@@ -76,10 +77,8 @@ def _assert_all_ready(url: str, fresh: Callable[[int], str]) -> None:
 def test_replicas_starting_together_on_empty_postgresql_all_become_ready(
     postgres_url: str,
 ) -> None:
-    _assert_all_ready(
-        postgres_url, lambda n: _fresh_postgres_database(postgres_url, f"schema_race_{n}")
-    )
+    _assert_all_ready(lambda n: _fresh_postgres_database(postgres_url, f"schema_race_{n}"))
 
 
 def test_processes_starting_together_on_empty_sqlite_all_become_ready(tmp_path: Path) -> None:
-    _assert_all_ready("", lambda n: f"sqlite:///{tmp_path / f'audit-{n}.db'}")
+    _assert_all_ready(lambda n: f"sqlite:///{tmp_path / f'audit-{n}.db'}")
