@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy
 from servers import free_port
 
 
@@ -93,3 +94,12 @@ def throwaway_cluster(binaries: Path) -> Iterator[str]:
                 **user_kwargs,
             )
         shutil.rmtree(base, ignore_errors=True)
+
+
+def create_database(cluster_url: str, name: str) -> str:
+    """A new, empty database on the cluster; its URL."""
+    engine = sqlalchemy.create_engine(cluster_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return sqlalchemy.make_url(cluster_url).set(database=name).render_as_string(False)

@@ -13,7 +13,7 @@ from pathlib import Path
 from threading import Barrier
 
 import pytest
-import sqlalchemy
+from postgres import create_database
 from sqlalchemy import func, select
 
 from service.audit.store import AuditRecord, AuditTrail
@@ -52,14 +52,6 @@ def _start_together(url: str) -> list[str | None]:
         return pool.starmap(_start_replica, [(url, barrier)] * PROCESSES)
 
 
-def _fresh_postgres_database(server_url: str, name: str) -> str:
-    engine = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine.dispose()
-    return sqlalchemy.make_url(server_url).set(database=name).render_as_string(False)
-
-
 def _assert_all_ready(fresh: Callable[[int], str]) -> None:
     """Each round: a new empty database, replicas started at once, one record from each."""
     for round_number in range(ROUNDS):
@@ -77,7 +69,7 @@ def _assert_all_ready(fresh: Callable[[int], str]) -> None:
 def test_replicas_starting_together_on_empty_postgresql_all_become_ready(
     postgres_url: str,
 ) -> None:
-    _assert_all_ready(lambda n: _fresh_postgres_database(postgres_url, f"schema_race_{n}"))
+    _assert_all_ready(lambda n: create_database(postgres_url, f"schema_race_{n}"))
 
 
 def test_processes_starting_together_on_empty_sqlite_all_become_ready(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from homes import private_home
+from postgres import create_database
 from servers import free_port
 from sqlalchemy import create_engine, text
 
@@ -43,15 +44,6 @@ class TrackingServer:
     url: str
     database_url: str
     artifact_root: Path
-
-
-def create_database(cluster_url: str, name: str) -> str:
-    """A new, empty database on the cluster; its URL."""
-    engine = create_engine(cluster_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return f"{cluster_url.rsplit('/', 1)[0]}/{name}"
 
 
 @contextmanager

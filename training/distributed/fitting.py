@@ -113,7 +113,7 @@ def _bucket_rows(
     return flat
 
 
-def _indexed(rows: pd.DataFrame) -> pd.DataFrame:
+def by_landmark(rows: pd.DataFrame) -> pd.DataFrame:
     """Flat rows indexed by (client_id, landmark), as the feature builder indexes them."""
     return rows.set_axis(
         pd.MultiIndex.from_arrays(
@@ -265,7 +265,7 @@ def fit_and_evaluate_on_cluster(
         client, _bucket_rows, tables.buckets, roles_on_workers, builder_on_workers, counts
     )
     rows = dd.from_delayed(row_parts, meta=_rows_meta(), verify_meta=False)
-    held_out = _indexed(client.compute(rows[rows["part"] != "train"]).result())
+    held_out = by_landmark(client.compute(rows[rows["part"] != "train"]).result())
     training = client.compute(
         rows[rows["part"] == "train"][["client_id", *(f"label_{o}" for o in OUTCOMES)]]
     ).result()
@@ -293,7 +293,7 @@ def fit_and_evaluate_on_cluster(
             seed,
         )
         parts = {
-            "train": _indexed(_baseline_sample(client, rows, outcome, len(labelled), seed)),
+            "train": by_landmark(_baseline_sample(client, rows, outcome, len(labelled), seed)),
             "calibration": held_out[held_out["part"] == "calibration"],
             "test": held_out[held_out["part"] == "test"],
         }

@@ -23,6 +23,7 @@ from features.registry import FEATURE_NAMES
 from models.predictor import AllianceRiskModel
 from models.pyfunc import load_predictor
 from models.store import CHAMPION_URI, configure_mlflow
+from training.distributed.fitting import by_landmark
 from training.distributed.partitions import load_bucketed
 from training.distributed.pipeline import default_buckets
 from training.scoring import provenance
@@ -45,12 +46,7 @@ def _feature_meta() -> pd.DataFrame:
 
 def _scored(rows: pd.DataFrame, model: AllianceRiskModel, explain: bool) -> pd.DataFrame:
     """One partition's scores, keyed by client_id and landmark columns."""
-    features = rows[list(FEATURE_NAMES)].set_axis(
-        pd.MultiIndex.from_arrays(
-            [rows["client_id"].to_numpy(dtype=object), rows["landmark"].to_numpy(np.int64)],
-            names=["client_id", "landmark"],
-        )
-    )
+    features = by_landmark(rows)[list(FEATURE_NAMES)]
     return model.score_frame(features, explain=explain).reset_index()
 
 
