@@ -193,3 +193,15 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
             [arrays.client_ids[row[order]], landmark[order]], names=["client_id", "landmark"]
         )
         return pd.DataFrame(np.vstack(blocks)[order], index=index, columns=list(FEATURE_NAMES))
+
+
+def by_landmark(rows: pd.DataFrame) -> pd.DataFrame:
+    """Flat rows with `client_id` and `landmark` columns, indexed by (client_id, landmark)
+    as `LandmarkFeatureBuilder` indexes its output (rows that travelled through Dask are flat).
+    """
+    return rows.set_axis(
+        pd.MultiIndex.from_arrays(
+            [rows["client_id"].to_numpy(dtype=object), rows["landmark"].to_numpy(np.int64)],
+            names=["client_id", "landmark"],
+        )
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import os
 import threading
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ from models.bands import BandThresholds
 from models.predictor import AllianceRiskModel
 from models.pyfunc import load_predictor
 from models.store import configure_mlflow
-from service.settings import Settings
+from service.settings import Settings, limit_mlflow_http_retries
 
 logger = logging.getLogger("alliance_risk.model")
 
@@ -115,13 +114,8 @@ class ModelHolder:
         """Load and self-check the configured model; keep the old one if the new one fails."""
         with self._lock:
             try:
-                if self.settings.tracking_uri:
-                    os.environ["MLFLOW_TRACKING_URI"] = self.settings.tracking_uri
-                # MLflow retries an unreachable tracking server for about four minutes by
-                # default, and start-up waits for this load: fail fast, reloads retry.
-                os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-                os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-                configure_mlflow()
+                limit_mlflow_http_retries()
+                configure_mlflow(self.settings)
                 name, version, alias = _identity(self.settings.model_uri)
                 uri = f"models:/{name}/{version}" if version else self.settings.model_uri
                 predictor = load_predictor(uri)

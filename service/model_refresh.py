@@ -32,7 +32,7 @@ class ChampionWatcher:
         if not self.holder.settings.model_uri.startswith("models:/") or "@" not in path:
             return None
         name, alias = path.split("@", 1)
-        configure_mlflow()
+        configure_mlflow(self.holder.settings)
         return str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
 
     def check_once(self) -> bool:

@@ -6,13 +6,14 @@ the tracking URI also honours MLflow's own `MLFLOW_TRACKING_URI`.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from models.store import CHAMPION_URI
+from models.store import CHAMPION_URI, StoreSettings
 
 
 class BandOverride(BaseModel):
@@ -28,17 +29,14 @@ class BandOverride(BaseModel):
         return self
 
 
-class Settings(BaseSettings):
-    # populate_by_name: fields with an environment alias can still be set by name in code.
+class Settings(StoreSettings):
+    """Everything a service process is configured with; the home and tracking store come
+    from `StoreSettings`, which training and batch scoring use on their own."""
+
     model_config = SettingsConfigDict(
         env_prefix="ALLIANCE_RISK_", extra="ignore", populate_by_name=True
     )
 
-    tracking_uri: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("ALLIANCE_RISK_TRACKING_URI", "MLFLOW_TRACKING_URI"),
-        description="MLflow tracking store; the local SQLite store in ALLIANCE_RISK_HOME when unset.",
-    )
     model_uri: str = Field(default=CHAMPION_URI, description="Model to serve, by MLflow URI.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -120,6 +118,17 @@ class Settings(BaseSettings):
         ge=0,
         description="How often to look for a new champion and load it; 0 = only on /admin/reload.",
     )
+
+
+def limit_mlflow_http_retries() -> None:
+    """Make MLflow give up on an unreachable tracking server quickly.
+
+    MLflow retries for about four minutes by default and reads these limits only from the
+    environment; a service waiting that long at start-up looks hung, and a reload retries
+    anyway. Values an operator set are kept.
+    """
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
 @lru_cache

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from models.store import configure_mlflow
+from models.store import StoreSettings, configure_mlflow
 
 
 @contextmanager
@@ -31,4 +31,4 @@ def private_home(home: Path) -> Iterator[Path]:
             else:
                 os.environ[key] = value
         if saved["ALLIANCE_RISK_HOME"] is not None:
-            configure_mlflow()
+            configure_mlflow(StoreSettings())

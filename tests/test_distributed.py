@@ -15,22 +15,22 @@ from homes import private_home
 from typer.testing import CliRunner
 
 from alliance_risk_cli import app
+from data_schemas.buckets import (
+    client_bucket,
+    load_bucketed,
+    worker_addresses,
+)
 from data_schemas.problems import DataValidationError
 from data_schemas.tables import ClinicTables, load_clinic_data, write_clinic_data
 from features.landmarks import LandmarkFeatureBuilder
 from features.therapist_history import client_folds, fold_dropout_counts, out_of_fold_rates
 from models.pyfunc import load_predictor
+from service.batch.cluster import score_dataset_on_cluster
+from service.batch.scoring import score_folder
 from training.boosting import BoosterParameters
 from training.distributed.fitting import fit_and_evaluate_on_cluster, require_equal_threads
-from training.distributed.partitions import (
-    client_bucket,
-    load_bucketed,
-    worker_addresses,
-)
-from training.distributed.scoring import score_dataset_on_cluster
 from training.fitting import FittedModel, fit_and_evaluate, subset
 from training.pipeline import TrainingOutcome, content_hash
-from training.scoring import score_folder
 from training.synthetic import SyntheticCohort, generate_cohort
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from homes import private_home
 
 from data_schemas.examples import EXAMPLE_HISTORY
-from models.store import MODEL_NAME, configure_mlflow
+from models.store import MODEL_NAME, StoreSettings, configure_mlflow
 from service.app import create_app
 from service.model_holder import ModelHolder
 from service.model_refresh import ChampionWatcher
@@ -62,11 +62,11 @@ def registry(
     copy = tmp_path_factory.mktemp("registry_copy")
     shutil.copy(mlflow_home / "mlflow.db", copy / "mlflow.db")
     with private_home(copy):
-        configure_mlflow()
+        configure_mlflow(StoreSettings())
         registry = Registry(trained_model.version)
         registry.point(trained_model.version)
         yield registry
-    configure_mlflow()
+    configure_mlflow(StoreSettings())
 
 
 @pytest.fixture
@@ -204,7 +204,7 @@ def test_an_unreachable_tracking_server_at_start_up_is_not_ready_and_fails_fast(
             ready = unready.get("/readyz")
     finally:
         monkeypatch.undo()
-        configure_mlflow()
+        configure_mlflow(StoreSettings())
     assert ready.status_code == 503
     assert "could not be loaded from the registry" in ready.json()["reason"]
     assert f"127.0.0.1:{closed_port}" in ready.json()["reason"]

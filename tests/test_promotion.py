@@ -11,7 +11,7 @@ from homes import private_home
 from typer.testing import CliRunner
 
 from alliance_risk_cli import app
-from models.store import MODEL_NAME
+from models.store import MODEL_NAME, StoreSettings
 from training.boosting import BoosterParameters
 from training.fitting import fit_and_evaluate
 from training.pipeline import content_hash, data_summary, is_synthetic
@@ -44,7 +44,7 @@ def register(cohort: SyntheticCohort, folder: Path, parameters: BoosterParameter
             n_sessions=len(cohort.tables.sessions),
         ),
     )
-    with mlflow.start_run(experiment_id=ensure_experiment("promotion-tests")):
+    with mlflow.start_run(experiment_id=ensure_experiment("promotion-tests", StoreSettings())):
         _, version = log_and_register(
             fitted,
             run_params={"data_path": str(folder), "data_content_hash": content_hash(folder)},

@@ -26,7 +26,7 @@ from servers import free_port
 from sqlalchemy import create_engine, text
 
 from data_schemas.examples import EXAMPLE_HISTORY
-from models.store import CHAMPION_ALIAS, MODEL_NAME, configure_mlflow
+from models.store import CHAMPION_ALIAS, MODEL_NAME, StoreSettings, configure_mlflow
 from service.app import create_app
 from service.settings import Settings
 from training.pipeline import TrainingOutcome, train
@@ -121,7 +121,7 @@ def isolated_environment(home: Path) -> Iterator[None]:
         for key in set(os.environ) - set(saved):
             del os.environ[key]
         os.environ.update(saved)
-        configure_mlflow()
+        configure_mlflow(StoreSettings())
 
 
 @pytest.fixture(scope="module")

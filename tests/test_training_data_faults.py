@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alliance_risk_cli import app
-from models.store import MODEL_NAME, configure_mlflow
+from models.store import MODEL_NAME, StoreSettings, configure_mlflow
 from training.synthetic import SyntheticCohort, write_cohort
 
 
@@ -53,7 +53,7 @@ def header_only(folder: Path) -> None:
 
 def registry_size() -> tuple[int, int]:
     """(registered versions, logged runs) in the test store."""
-    configure_mlflow()
+    configure_mlflow(StoreSettings())
     client = mlflow.MlflowClient()
     versions = len(client.search_model_versions(f"name='{MODEL_NAME}'"))
     experiments = [e.experiment_id for e in client.search_experiments()]

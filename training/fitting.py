@@ -103,6 +103,34 @@ class LabelledRows:
         )
 
 
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Who trains, calibrates and tests, and the (unfitted) feature builder: the set-up that
+    every back-end and the hyperparameter search share, so they all split alike."""
+
+    split: ClientSplit
+    builder: LandmarkFeatureBuilder
+
+    @classmethod
+    def of(cls, clients: pd.DataFrame, *, strategy: SplitStrategy, seed: int) -> TrainingPlan:
+        """Split the clients table's clients and make the builder the strategy calls for.
+
+        A temporal split needs a temporal therapist history: a client's therapist rate may
+        only count episodes that ended before the client's intake.
+        """
+        return cls(
+            split=split_clients(clients, strategy=strategy, seed=seed),
+            builder=LandmarkFeatureBuilder(
+                random_state=seed,
+                therapist_history="temporal" if strategy is SplitStrategy.TEMPORAL else "cross_fit",
+            ),
+        )
+
+    def training_rows(self, tables: ClinicTables) -> pd.DataFrame:
+        """Fit the builder on the training clients and return their leak-free rows."""
+        return self.builder.fit_transform(subset(tables, self.split.train))
+
+
 def fit_and_evaluate(
     tables: ClinicTables,
     *,
@@ -116,10 +144,10 @@ def fit_and_evaluate(
 ) -> FittedModel:
     """Build the predictor from validated tables with outcomes and evaluate it on test clients."""
     parameters = parameters or {}
-    split = split_clients(tables.clients, strategy=strategy, seed=seed)
-    builder = feature_builder(strategy, seed)
-    train_features = builder.fit_transform(subset(tables, split.train))
-    held_out = builder.transform(subset(tables, split.calibration | split.test))
+    plan = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed)
+    split = plan.split
+    train_features = plan.training_rows(tables)
+    held_out = plan.builder.transform(subset(tables, split.calibration | split.test))
     parts = {
         "train": train_features,
         "calibration": held_out[
@@ -151,7 +179,7 @@ def fit_and_evaluate(
             seed=seed,
         )
     return assemble(
-        builder,
+        plan.builder,
         outcome_models,
         evaluations,
         split=split,
@@ -159,14 +187,6 @@ def fit_and_evaluate(
         synthetic=synthetic,
         training_summary=training_summary,
         instrument_shares=instrument_shares(subset(tables, split.train).sessions),
-    )
-
-
-def feature_builder(strategy: SplitStrategy, seed: int) -> LandmarkFeatureBuilder:
-    """The unfitted feature builder: a temporal split needs a temporal therapist history."""
-    return LandmarkFeatureBuilder(
-        random_state=seed,
-        therapist_history="temporal" if strategy is SplitStrategy.TEMPORAL else "cross_fit",
     )
 
 

@@ -1,7 +1,8 @@
 """`alliance-risk train`: validate, fit, evaluate, log and register, in that order.
 
-Invalid data stop the run before anything is written to MLflow, so no model is ever
-registered from data that broke the contract.
+One run block for every back-end (this machine or a Dask cluster). Invalid data stop the
+run before anything is written to MLflow, so no model is ever registered from data that
+broke the contract.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from data_schemas.tables import load_clinic_data, table_files
+from data_schemas.tables import table_files
+from models.store import StoreSettings
+from training.backends import Backend, SingleMachine
 from training.boosting import BoosterParameters
-from training.fitting import FittedModel, fit_and_evaluate
+from training.fitting import FittedModel
 from training.splits import SplitStrategy
 from training.tracking import ensure_experiment, log_and_register
-from training.tuning import tune_parameters
 
 DEFAULT_EXPERIMENT = "alliance-risk"
 SYNTHETIC_MARKER = "parameters.json"
@@ -94,27 +96,36 @@ def run_parameters(
 def train(
     data: Path,
     *,
+    backend: Backend | None = None,
+    store: StoreSettings | None = None,
     experiment: str = DEFAULT_EXPERIMENT,
     seed: int = 0,
     strategy: SplitStrategy = SplitStrategy.CLIENT,
     tune_trials: int = 0,
     n_boot: int = 200,
 ) -> TrainingOutcome:
-    """Train both outcome models on a clinic data folder and register a new model version."""
-    tables = load_clinic_data(data, require_outcomes=True)
+    """Train both outcome models on a clinic data folder and register a new model version.
+
+    `backend` says where rows are built and boosters fitted: this machine (the default) or
+    a Dask cluster (`training.distributed.backend.DaskCluster`). The run is the same.
+    `store` says where MLflow keeps it (default: as the environment configures it).
+    """
+    backend = backend or SingleMachine()
+    store = store or StoreSettings()
+    loaded = backend.load(data)
     summary = data_summary(
         data,
-        n_clients=len(tables.clients),
-        n_therapists=len(tables.therapists),
-        n_sessions=len(tables.sessions),
+        n_clients=loaded.n_clients,
+        n_therapists=loaded.n_therapists,
+        n_sessions=loaded.n_sessions,
     )
-    experiment_id = ensure_experiment(experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-seed-{seed}"):
+    experiment_id = ensure_experiment(experiment, store)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{backend.run_name}-seed-{seed}"):
         parameters = {"dropout": BoosterParameters(), "violence": BoosterParameters()}
         if tune_trials > 0:
-            parameters = tune_parameters(tables, strategy=strategy, trials=tune_trials, seed=seed)
-        fitted = fit_and_evaluate(
-            tables,
+            parameters = backend.tune(loaded, strategy=strategy, trials=tune_trials, seed=seed)
+        fitted = backend.fit_and_evaluate(
+            loaded,
             seed=seed,
             strategy=strategy,
             parameters=parameters,
@@ -125,9 +136,17 @@ def train(
         )
         run_id, version = log_and_register(
             fitted,
-            run_params=run_parameters(
-                data, summary, seed=seed, strategy=strategy, tune_trials=tune_trials, n_boot=n_boot
-            ),
+            run_params={
+                **run_parameters(
+                    data,
+                    summary,
+                    seed=seed,
+                    strategy=strategy,
+                    tune_trials=tune_trials,
+                    n_boot=n_boot,
+                ),
+                **backend.run_params(loaded),
+            },
             parameters=parameters,
             n_boot=n_boot,
         )

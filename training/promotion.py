@@ -24,7 +24,7 @@ from data_schemas.tables import ClinicTables, load_clinic_data
 from features.labels import landmark_labels
 from models.predictor import OUTCOMES, AllianceRiskModel
 from models.pyfunc import load_predictor
-from models.store import CHAMPION_ALIAS, MODEL_NAME, configure_mlflow
+from models.store import CHAMPION_ALIAS, MODEL_NAME, StoreSettings, configure_mlflow
 from training.fitting import subset
 from training.metrics import auroc, calibration_slope, expected_calibration_error
 from training.pipeline import content_hash
@@ -160,10 +160,15 @@ def compare(
 
 
 def promote(
-    version: str, *, data: Path | None = None, force: bool = False, reason: str = ""
+    version: str,
+    *,
+    data: Path | None = None,
+    force: bool = False,
+    reason: str = "",
+    store: StoreSettings | None = None,
 ) -> PromotionDecision:
     """Set the champion alias on `version` if it passes the gate (or when forced)."""
-    configure_mlflow()
+    configure_mlflow(store or StoreSettings())
     client = mlflow.MlflowClient()
     client.get_model_version(MODEL_NAME, version)
     previous = current_champion()
@@ -197,9 +202,9 @@ def promote(
     return decision
 
 
-def list_versions() -> pd.DataFrame:
+def list_versions(store: StoreSettings | None = None) -> pd.DataFrame:
     """Every registered version with its aliases and headline metrics."""
-    configure_mlflow()
+    configure_mlflow(store or StoreSettings())
     client = mlflow.MlflowClient()
     try:
         versions = client.search_model_versions(f"name='{MODEL_NAME}'")

@@ -21,7 +21,7 @@ from mlflow.models import infer_signature
 
 from features.registry import FEATURE_NAMES
 from models.pyfunc import AllianceRiskPyfunc
-from models.store import MODEL_NAME, configure_mlflow, default_artifact_location
+from models.store import MODEL_NAME, StoreSettings, configure_mlflow
 from training import plots
 from training.boosting import BoosterParameters
 from training.fitting import FittedModel
@@ -30,13 +30,13 @@ from training.model_card import markdown_to_html, render_model_card
 RUNTIME_PACKAGES = ("lightgbm", "scikit-learn", "pandas", "numpy", "scipy", "mlflow", "pydantic")
 
 
-def ensure_experiment(name: str) -> str:
+def ensure_experiment(name: str, store: StoreSettings) -> str:
     """Create the experiment with its artifacts beside the local store when it is new."""
-    uri = configure_mlflow()
+    uri = configure_mlflow(store)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    location = default_artifact_location() if uri.startswith("sqlite:") else None
+    location = store.artifact_location if uri.startswith("sqlite:") else None
     return mlflow.create_experiment(name, artifact_location=location)
 
 

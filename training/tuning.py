@@ -1,7 +1,8 @@
 """Optional hyperparameter search with Optuna, each trial an MLflow run nested in training.
 
-Trials are judged by log-loss on early-stopping clients drawn from the training part, so
-the calibration and test clients stay unseen by the search as well as by the boosters.
+Trials are judged by log-loss on early-stopping clients drawn from the training part of the
+same `TrainingPlan` the run then uses, so the calibration and test clients stay unseen by
+the search as well as by the boosters.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import optuna
 
 from data_schemas.tables import ClinicTables
 from features.labels import landmark_labels
-from features.landmarks import LandmarkFeatureBuilder
 from features.registry import FEATURE_NAMES
 from models.predictor import OUTCOMES
 from training.boosting import BoosterParameters, fit_booster
-from training.fitting import subset
-from training.splits import SplitStrategy, split_clients
+from training.fitting import TrainingPlan
+from training.splits import SplitStrategy
 
 
 def _suggest(trial: optuna.Trial) -> BoosterParameters:
@@ -35,13 +35,7 @@ def tune_parameters(
     tables: ClinicTables, *, strategy: SplitStrategy, trials: int, seed: int
 ) -> dict[str, BoosterParameters]:
     """Search booster settings per outcome; needs an active MLflow run to nest under."""
-    split = split_clients(tables.clients, strategy=strategy, seed=seed)
-    train = subset(tables, split.train)
-    builder = LandmarkFeatureBuilder(
-        random_state=seed,
-        therapist_history="temporal" if strategy is SplitStrategy.TEMPORAL else "cross_fit",
-    )
-    features = builder.fit_transform(train)
+    features = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed).training_rows(tables)
     labels = landmark_labels(tables, features.index)
     matrix = features[list(FEATURE_NAMES)].to_numpy(np.float64)
     clients = features.index.get_level_values("client_id").to_numpy()

@@ -10,13 +10,14 @@ the offending value came from.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from data_schemas.fhir import codes
-from data_schemas.fhir.ratings import Rating, calendar_day, rating_of
+from data_schemas.fhir.ratings import calendar_day
+from data_schemas.fhir.reader import Reader, as_number
 from data_schemas.fhir.resources import (
     FhirInputError,
     FhirIssue,
@@ -26,6 +27,7 @@ from data_schemas.fhir.resources import (
     entries,
     parse_bundle,
 )
+from data_schemas.fhir.sessions import assign_ratings, session_encounters, session_record
 from data_schemas.records import ClientHistory
 
 _INTAKE_EXTENSIONS = (
@@ -61,45 +63,6 @@ class FhirHistory:
         return [r.reference for session in self.ratings[:sessions] for r in session]
 
 
-@dataclass
-class _Reader:
-    index: ResourceIndex
-    issues: list[FhirIssue] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)
-
-    def problem(self, expression: str, message: str, code: str = "invalid") -> None:
-        self.issues.append(FhirIssue(expression, message, code))
-
-    def extension(self, located: Located, url: str, *, required: bool = True) -> tuple[Any, str]:
-        """The value of a simple extension and its path; records an issue when required."""
-        for index, extension in enumerate(located.resource.extension or []):
-            if extension.url != url:
-                continue
-            for name in ("valueBoolean", "valueInteger", "valueDecimal", "valueCoding", "valueAge"):
-                value = getattr(extension, name, None)
-                if value is not None:
-                    return value, f"{located.where}.extension[{index}].{name}"
-        if required:
-            self.problem(
-                f"{located.where}.extension",
-                f"{located.type} needs the extension {url} (see fhir_mapping.md)",
-                "required",
-            )
-        return None, f"{located.where}.extension"
-
-
-def _number(value: Any) -> Any:
-    """Decimals as numbers (whole ones as integers); Age and Coding reduced to their value."""
-    if hasattr(value, "value") and hasattr(value, "unit"):
-        value = value.value
-    if hasattr(value, "code") and hasattr(value, "system"):
-        return value.code
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    number = float(value)
-    return int(number) if number.is_integer() else number
-
-
 def _age_at(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
@@ -112,7 +75,7 @@ def _coding(codeable_concepts: list[Any], system: str) -> str | None:
     return None
 
 
-def _pick_patient(reader: _Reader, patient_id: str | None) -> Located:
+def _pick_patient(reader: Reader, patient_id: str | None) -> Located:
     patients = reader.index.of_type("Patient")
     if patient_id is not None:
         patients = [p for p in patients if p.resource.id == patient_id]
@@ -124,7 +87,7 @@ def _pick_patient(reader: _Reader, patient_id: str | None) -> Located:
     return patients[0]
 
 
-def _pick_episode(reader: _Reader, patient: Located) -> Located:
+def _pick_episode(reader: Reader, patient: Located) -> Located:
     """The patient's psychotherapy episode: active first, then the most recently started."""
     episodes = [
         e
@@ -151,7 +114,7 @@ def _pick_episode(reader: _Reader, patient: Located) -> Located:
     return max(episodes, key=lambda e: (e.resource.status == "active", started(e)))
 
 
-def _client(reader: _Reader, patient: Located, episode: Located, therapist_id: str) -> dict:
+def _client(reader: Reader, patient: Located, episode: Located, therapist_id: str) -> dict:
     resource, sources = patient.resource, reader.sources
     client: dict[str, Any] = {"client_id": resource.id, "therapist_id": therapist_id}
     sources["/client/client_id"] = f"{patient.where}.id"
@@ -172,7 +135,7 @@ def _client(reader: _Reader, patient: Located, episode: Located, therapist_id: s
 
     age, age_path = reader.extension(patient, codes.EXT_AGE_AT_INTAKE, required=False)
     if age is not None:
-        client["age_years"] = _number(age)
+        client["age_years"] = as_number(age)
     elif isinstance(resource.birthDate, dt.date) and intake is not None:
         client["age_years"] = _age_at(resource.birthDate, intake)
         age_path = f"{patient.where}.birthDate"
@@ -207,11 +170,11 @@ def _client(reader: _Reader, patient: Located, episode: Located, therapist_id: s
         ("setting", codes.EXT_TREATMENT_SETTING),
     ):
         value, sources[f"/client/{name}"] = reader.extension(episode, url)
-        client[name] = _number(value)
+        client[name] = as_number(value)
     return client
 
 
-def _therapist(reader: _Reader, episode: Located) -> tuple[Located, dict]:
+def _therapist(reader: Reader, episode: Located) -> tuple[Located, dict]:
     manager = episode.resource.careManager
     if manager is None or not manager.reference:
         raise FhirInputError(
@@ -255,106 +218,11 @@ def _therapist(reader: _Reader, episode: Located) -> tuple[Located, dict]:
         ("caseload", codes.EXT_CASELOAD),
     ):
         value, sources[f"/therapist/{name}"] = reader.extension(practitioner, url)
-        therapist[name] = _number(value)
+        therapist[name] = as_number(value)
     return practitioner, therapist
 
 
-def _encounters(reader: _Reader, patient: Located, episode: Located) -> list[Located]:
-    """The episode's sessions that took place or were missed, in date order."""
-    sessions = []
-    for located in reader.index.of_type("Encounter"):
-        encounter = located.resource
-        if not any(
-            reader.index.refers_to(ref.reference, episode) for ref in encounter.episodeOfCare or []
-        ):
-            continue
-        if encounter.status in codes.SKIPPED_ENCOUNTER_STATUSES:
-            continue
-        if encounter.subject is not None and not reader.index.refers_to(
-            encounter.subject.reference, patient
-        ):
-            reader.problem(f"{located.where}.subject", "the Encounter's subject is not the Patient")
-            continue
-        if encounter.status not in codes.ATTENDED_STATUSES | codes.MISSED_STATUSES:
-            reader.problem(
-                f"{located.where}.status",
-                "a session's status must be finished (attended), cancelled (missed), or "
-                "planned (not yet held)",
-            )
-            continue
-        start = encounter.period.start if encounter.period else None
-        if calendar_day(start) is None:
-            reader.problem(
-                f"{located.where}.period.start",
-                "a session's Encounter needs period.start with a full date",
-                "required",
-            )
-            continue
-        sessions.append(located)
-    return sorted(
-        sessions,
-        key=lambda e: (calendar_day(e.resource.period.start), str(e.resource.period.start)),
-    )
-
-
-def _assign(
-    reader: _Reader, patient: Located, encounters: list[Located]
-) -> list[dict[str, Rating]]:
-    """Each rating to its session: by its encounter reference, else by its date."""
-    by_session: list[dict[str, Rating]] = [{} for _ in encounters]
-    days = [calendar_day(e.resource.period.start) for e in encounters]
-    for located in reader.index.resources:
-        rating = rating_of(located)
-        if rating is None:
-            continue
-        subject = located.resource.subject
-        if subject is not None and not reader.index.refers_to(subject.reference, patient):
-            continue
-        if rating.encounter is not None:
-            target = reader.index.resolve(rating.encounter)
-            matches = [i for i, e in enumerate(encounters) if e is target]
-        else:
-            matches = [i for i, day in enumerate(days) if day is not None and day == rating.day]
-        if len(matches) != 1:
-            continue
-        session = by_session[matches[0]]
-        if rating.kind in session:
-            reader.problem(
-                rating.source.where,
-                f"session {matches[0] + 1} has two {rating.kind} ratings (the other is "
-                f"{session[rating.kind].source.where}); keep one",
-            )
-            continue
-        session[rating.kind] = rating
-    return by_session
-
-
-def _session(reader: _Reader, number: int, encounter: Located, ratings: dict[str, Rating]) -> dict:
-    where, sources, index = encounter.where, reader.sources, number - 1
-    session: dict[str, Any] = {
-        "session_number": number,
-        "session_date": calendar_day(encounter.resource.period.start),
-        "attended": encounter.resource.status in codes.ATTENDED_STATUSES,
-    }
-    sources[f"/sessions/{index}"] = where
-    sources[f"/sessions/{index}/session_date"] = f"{where}.period.start"
-    sources[f"/sessions/{index}/attended"] = f"{where}.status"
-    if "alliance" in ratings:
-        rating = ratings["alliance"]
-        session["alliance_instrument"] = rating.instrument
-        session["alliance_score"] = rating.value
-        session["alliance_rater"] = rating.rater
-        sources[f"/sessions/{index}/alliance_instrument"] = rating.source.where
-        sources[f"/sessions/{index}/alliance_score"] = rating.value_path
-        sources[f"/sessions/{index}/alliance_rater"] = rating.source.where
-    for kind, name in (("gad7", "anxiety_gad7"), ("distress", "pre_session_distress")):
-        if kind in ratings:
-            session[name] = ratings[kind].value
-            sources[f"/sessions/{index}/{name}"] = ratings[kind].value_path
-    return session
-
-
-def _contract_issues(reader: _Reader, error: ValidationError) -> list[FhirIssue]:
+def _contract_issues(reader: Reader, error: ValidationError) -> list[FhirIssue]:
     """Contract errors at the FHIR element each offending value came from."""
     issues = []
     for e in error.errors():
@@ -374,15 +242,15 @@ def history_from_resources(
     resources: list[Located], *, patient_id: str | None = None
 ) -> FhirHistory:
     """The client history held by these resources, for one patient."""
-    reader = _Reader(ResourceIndex(resources))
+    reader = Reader(ResourceIndex(resources))
     patient = _pick_patient(reader, patient_id)
     episode = _pick_episode(reader, patient)
     _, therapist = _therapist(reader, episode)
     client = _client(reader, patient, episode, therapist["therapist_id"])
-    encounters = _encounters(reader, patient, episode)
-    ratings = _assign(reader, patient, encounters)
+    encounters = session_encounters(reader, patient, episode)
+    ratings = assign_ratings(reader, patient, encounters)
     sessions = [
-        _session(reader, number, encounter, session_ratings)
+        session_record(reader, number, encounter, session_ratings)
         for number, (encounter, session_ratings) in enumerate(
             zip(encounters, ratings, strict=True), start=1
         )

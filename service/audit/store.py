@@ -36,7 +36,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from models.store import home_directory
 from service.audit.notes import AuditedClient
 from service.settings import Settings
 
@@ -71,8 +70,8 @@ class AuditRecord(_Base):
     outcomes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
-def default_database_url(home: Path | None = None) -> str:
-    return f"sqlite:///{(home or home_directory()) / 'audit.db'}"
+def default_database_url(home: Path) -> str:
+    return f"sqlite:///{home / 'audit.db'}"
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -116,9 +115,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def load_or_create_key(home: Path | None = None) -> bytes:
+def load_or_create_key(home: Path) -> bytes:
     """The HMAC key from `<home>/audit-hmac.key`, created (mode 0600) on first use."""
-    path = (home or home_directory()) / KEY_FILE_NAME
+    path = home / KEY_FILE_NAME
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -274,9 +273,9 @@ class AuditTrail:
 
 def audit_trail_from(settings: Settings, *, writing: bool = True) -> AuditTrail:
     """The trail the settings describe: their URL and key, or SQLite and a key file in home."""
-    url = settings.audit_database_url or default_database_url()
+    url = settings.audit_database_url or default_database_url(settings.home_directory)
     if not writing:
         return AuditTrail(url, None)
     if settings.audit_hmac_key is not None:
         return AuditTrail(url, settings.audit_hmac_key.get_secret_value().encode())
-    return AuditTrail(url, load_or_create_key())
+    return AuditTrail(url, load_or_create_key(settings.home_directory))

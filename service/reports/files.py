@@ -35,12 +35,13 @@ def write_report(
     client_id: str,
     out: Path,
     *,
-    model_uri: str,
+    settings: Settings,
     as_of: int | None = None,
     paper: Paper = "a4",
 ) -> ReportContent:
     """Write the report of `client_id` after session `as_of` (default: their latest, up to
-    the model's last landmark) and return what it says.
+    the model's last landmark) with the model `settings.model_uri` names, and return what
+    it says.
 
     Raises `DataValidationError` for a folder that breaks the contract,
     `HistoryNotFoundError` for an unknown client or session, `ModelNotReadyError` when the
@@ -48,7 +49,7 @@ def write_report(
     """
     kind = report_format(out)
     history = history_from_tables(load_clinic_data(data), client_id, as_of)
-    holder = ModelHolder(Settings(model_uri=model_uri))
+    holder = ModelHolder(settings)
     if not holder.load():
         raise ModelNotReadyError(holder.reason)
     content = build_report(holder.get(), history, request_id=f"cli-{uuid.uuid4().hex}")

@@ -19,7 +19,7 @@ import pandas as pd
 from data_schemas.tables import load_clinic_data
 from features.registry import FEATURE_NAMES
 from models.pyfunc import load_predictor
-from models.store import CHAMPION_URI, configure_mlflow
+from models.store import CHAMPION_URI, StoreSettings, configure_mlflow
 
 
 def landmark_rows(model, data: Path, rows: int) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def landmark_rows(model, data: Path, rows: int) -> pd.DataFrame:
 
 
 def main(mode: str, data: Path, rows: int) -> None:
-    configure_mlflow()
+    configure_mlflow(StoreSettings())
     model = load_predictor(CHAMPION_URI)
     if mode == "features":
         tables = load_clinic_data(data)

@@ -59,11 +59,11 @@ def in_process(home: Path, data: Path, calls: int) -> dict[str, float]:
     from data_schemas.histories import history_from_tables
     from data_schemas.tables import load_clinic_data
     from models.pyfunc import load_predictor
-    from models.store import CHAMPION_URI, configure_mlflow
+    from models.store import CHAMPION_URI, StoreSettings, configure_mlflow
     from service.answers import predict
     from service.model_holder import ServedModel
 
-    configure_mlflow()
+    configure_mlflow(StoreSettings())
     served = ServedModel(
         load_predictor(CHAMPION_URI), "alliance-risk", None, "champion", CHAMPION_URI
     )
@@ -93,9 +93,9 @@ def example_bodies(home: Path, data: Path) -> tuple[dict, dict]:
     from data_schemas.tables import load_clinic_data
     from features.registry import FEATURE_NAMES
     from models.pyfunc import load_predictor
-    from models.store import CHAMPION_URI, configure_mlflow
+    from models.store import CHAMPION_URI, StoreSettings, configure_mlflow
 
-    configure_mlflow()
+    configure_mlflow(StoreSettings())
     tables = load_clinic_data(data)
     client_id = str(tables.clients["client_id"].iloc[0])
     history = history_from_tables(tables, client_id, as_of=1)

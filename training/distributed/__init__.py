@@ -1,10 +1,10 @@
-"""Training and batch scoring on a Dask cluster, for data that outgrow one machine.
+"""Training on a Dask cluster, for data that outgrow one machine (the `DaskCluster` back-end).
 
 The cluster does the work that grows with sessions; the driver keeps what grows only with
 clients and what must be global to stay identical to a single-machine run:
 
-- Reading: the three tables as Dask DataFrames (one file or a partitioned Parquet dataset
-  per table). Clients and sessions are shuffled into buckets by a stable hash of the
+- Reading (`data_schemas.buckets`, shared with batch scoring): the three tables as Dask
+  DataFrames (one file or a partitioned Parquet dataset per table). Clients and sessions are shuffled into buckets by a stable hash of the
   client id, so every client's rows (and every session's client) sit in one partition.
 - Validation: the contract's own `parse_and_check` runs on each bucket with the whole
   (small) therapists table. Every rule is per client or per reference to a therapist, so a

@@ -1,6 +1,7 @@
 """`fit_and_evaluate` on a Dask cluster: the same steps, with the training rows on the workers.
 
-1. split clients on the driver (the clients table only), exactly as a single machine would;
+1. split clients on the driver (the clients table only) with the same `TrainingPlan` a
+   single machine uses;
 2. fit the feature builder's therapist history on the training clients, and count dropouts
    per (therapist, fold) in every bucket; each bucket then builds its rows with the same
    `LandmarkFeatureBuilder` and the out-of-fold rates from the summed counts;
@@ -24,26 +25,26 @@ from distributed import Client, Future
 from lightgbm.dask import DaskLGBMClassifier
 from tqdm.auto import tqdm
 
+from data_schemas.buckets import BucketedTables, pinned, worker_addresses
 from data_schemas.tables import ClinicTables
 from features.labels import landmark_labels
-from features.landmarks import LandmarkFeatureBuilder
+from features.landmarks import LandmarkFeatureBuilder, by_landmark
 from features.registry import CATEGORICAL_FEATURES, FEATURE_NAMES
 from features.therapist_history import client_folds, fold_dropout_counts, out_of_fold_rates
 from models.outcome import OutcomeModel
 from models.predictor import OUTCOMES
 from training.boosting import BoosterParameters, early_stopping_clients
-from training.distributed.partitions import BucketedTables, pinned, worker_addresses
 from training.fitting import (
     FittedModel,
     LabelledRows,
     OutcomeEvaluation,
+    TrainingPlan,
     assemble,
     calibrated_outcome,
     evaluate_outcome,
-    feature_builder,
     subset,
 )
-from training.splits import SplitStrategy, split_clients
+from training.splits import SplitStrategy
 
 #: Training rows gathered to fit the comparison baselines (a seeded sample when more).
 BASELINE_ROWS = 200_000
@@ -111,16 +112,6 @@ def _bucket_rows(
     flat = flat.reset_index()
     flat.insert(1, "part", roles["part"].reindex(flat["client_id"]).to_numpy())
     return flat
-
-
-def by_landmark(rows: pd.DataFrame) -> pd.DataFrame:
-    """Flat rows indexed by (client_id, landmark), as the feature builder indexes them."""
-    return rows.set_axis(
-        pd.MultiIndex.from_arrays(
-            [rows["client_id"].to_numpy(dtype=object), rows["landmark"].to_numpy(np.int64)],
-            names=["client_id", "landmark"],
-        )
-    )
 
 
 def _rows_meta() -> pd.DataFrame:
@@ -240,8 +231,8 @@ def fit_and_evaluate_on_cluster(
     gathered = client.gather(client.map(_clients_and_ends, tables.buckets))
     clients = pd.concat([c for c, _ in gathered]).sort_index()
     ends = pd.concat([e for _, e in gathered], ignore_index=True)
-    split = split_clients(clients, strategy=strategy, seed=seed)
-    builder = feature_builder(strategy, seed)
+    plan = TrainingPlan.of(clients, strategy=strategy, seed=seed)
+    split, builder = plan.split, plan.builder
     train_ids = np.sort(np.fromiter(split.train, dtype=object, count=len(split.train)))
     builder.fit(
         ClinicTables(

@@ -3,7 +3,7 @@
 Each bucket of whole clients gets its feature rows from the model's own fitted
 `LandmarkFeatureBuilder`; `map_partitions` then scores (and explains) every partition with
 the registered model, which the cluster holds once per worker. Rows equal those of
-`training.scoring.score_folder` on the same data.
+`service.batch.scoring.score_folder` on the same data.
 """
 
 from __future__ import annotations
@@ -17,16 +17,14 @@ import pandas as pd
 import pyarrow.dataset
 from distributed import Client, progress
 
+from data_schemas.buckets import default_buckets, load_bucketed
 from data_schemas.tables import ClinicTables
-from features.landmarks import LandmarkFeatureBuilder
+from features.landmarks import LandmarkFeatureBuilder, by_landmark
 from features.registry import FEATURE_NAMES
 from models.predictor import AllianceRiskModel
 from models.pyfunc import load_predictor
-from models.store import CHAMPION_URI, configure_mlflow
-from training.distributed.fitting import by_landmark
-from training.distributed.partitions import load_bucketed
-from training.distributed.pipeline import default_buckets
-from training.scoring import provenance
+from models.store import CHAMPION_URI, StoreSettings, configure_mlflow
+from service.batch.scoring import provenance
 
 
 def _feature_rows(
@@ -56,6 +54,7 @@ def score_dataset_on_cluster(
     client: Client,
     *,
     model_uri: str = CHAMPION_URI,
+    store: StoreSettings | None = None,
     explain: bool = False,
     every_landmark: bool = False,
     n_buckets: int | None = None,
@@ -66,7 +65,7 @@ def score_dataset_on_cluster(
     Returns the rows written and whether the model was trained on synthetic data; the
     model's identity and the synthetic-data notice travel in every file's metadata.
     """
-    configure_mlflow()
+    configure_mlflow(store or StoreSettings())
     model = load_predictor(model_uri)
     tables = load_bucketed(client, data, n_buckets=n_buckets or default_buckets(client))
     builder = dask.delayed(model.features, pure=True)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from data_schemas.tables import load_clinic_data
 from models.predictor import SYNTHETIC_DATA_NOTICE, AllianceRiskModel
 from models.pyfunc import load_predictor
-from models.store import CHAMPION_URI, configure_mlflow
+from models.store import CHAMPION_URI, StoreSettings, configure_mlflow
 
 
 def provenance(model: AllianceRiskModel, model_uri: str) -> bytes:
@@ -31,6 +31,7 @@ def score_folder(
     out: Path,
     *,
     model_uri: str = CHAMPION_URI,
+    store: StoreSettings | None = None,
     explain: bool = False,
     every_landmark: bool = False,
 ) -> tuple[int, bool]:
@@ -39,7 +40,7 @@ def score_folder(
     Returns the number of rows written and whether the model was trained on synthetic data.
     The model's identity and the synthetic-data notice travel in the file's metadata.
     """
-    configure_mlflow()
+    configure_mlflow(store or StoreSettings())
     tables = load_clinic_data(data)
     model = load_predictor(model_uri)
     scored = model.score_tables(tables, latest_only=not every_landmark, explain=explain)

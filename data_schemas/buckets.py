@@ -1,5 +1,7 @@
-"""Read the clinic tables as Dask DataFrames, bucket them by client and validate each bucket.
+"""Read the clinic tables on a Dask cluster, bucket them by client and validate each bucket.
 
+Training and batch scoring on a cluster both start here, so the contract's checks run on
+every bucket exactly as `data_schemas.tables.load_clinic_data` runs them on one machine.
 A table is `<name>.parquet` (one file), `<name>/` (a partitioned Parquet dataset) or
 `<name>.csv` inside the data folder. Clients and sessions go into `n_buckets` buckets by
 a stable hash of the client id, so every bucket is a small clinic of whole clients that the
@@ -164,6 +166,11 @@ def load_bucketed(
         raise DataValidationError(sorted(found, key=_problem_order))
     typed_therapists = client.submit(_therapists_of, buckets[0]).result()
     return BucketedTables(buckets, typed_therapists, n_buckets)
+
+
+def default_buckets(client: Client) -> int:
+    """Two buckets per worker thread: enough to balance, few enough to keep tasks large."""
+    return max(2, 2 * sum(client.nthreads().values()))
 
 
 def worker_addresses(client: Client) -> list[str]:

@@ -1,0 +1,77 @@
+"""Where a training run builds its rows and fits its boosters: one machine or a Dask cluster.
+
+`training.pipeline.train` owns the run itself (validate, open the MLflow run, fit, log,
+register) and asks a back-end only for what differs between the two: how the data are read
+and validated, where the rows are built and the boosters fitted, and what it adds to the
+run's parameters. Both back-ends split with the same `training.fitting.TrainingPlan` and
+return the same kind of `FittedModel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from data_schemas.tables import ClinicTables, load_clinic_data
+from training.boosting import BoosterParameters
+from training.fitting import FittedModel, fit_and_evaluate
+from training.splits import SplitStrategy
+from training.tuning import tune_parameters
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """Validated training data as a back-end holds them, with their row counts."""
+
+    tables: Any
+    n_clients: int
+    n_therapists: int
+    n_sessions: int
+
+
+class Backend(Protocol):
+    """What `training.pipeline.train` needs from the place a run trains in."""
+
+    #: Start of the MLflow run name, e.g. "train" or "train-dask".
+    run_name: str
+
+    def load(self, data: Path) -> LoadedData:
+        """Read and validate the folder; raise `DataValidationError` with every problem."""
+        ...
+
+    def tune(
+        self, loaded: LoadedData, *, strategy: SplitStrategy, trials: int, seed: int
+    ) -> dict[str, BoosterParameters]:
+        """Search booster settings per outcome (inside the active MLflow run)."""
+        ...
+
+    def fit_and_evaluate(self, loaded: LoadedData, **options: Any) -> FittedModel:
+        """Fit both outcome models and evaluate them on the held-out test clients."""
+        ...
+
+    def run_params(self, loaded: LoadedData) -> dict[str, object]:
+        """What this back-end adds to the run's logged parameters."""
+        ...
+
+
+class SingleMachine:
+    """Everything in this process, on the validated `ClinicTables`."""
+
+    run_name = "train"
+
+    def load(self, data: Path) -> LoadedData:
+        tables = load_clinic_data(data, require_outcomes=True)
+        return LoadedData(tables, len(tables.clients), len(tables.therapists), len(tables.sessions))
+
+    def tune(
+        self, loaded: LoadedData, *, strategy: SplitStrategy, trials: int, seed: int
+    ) -> dict[str, BoosterParameters]:
+        return tune_parameters(loaded.tables, strategy=strategy, trials=trials, seed=seed)
+
+    def fit_and_evaluate(self, loaded: LoadedData, **options: Any) -> FittedModel:
+        tables: ClinicTables = loaded.tables
+        return fit_and_evaluate(tables, **options)
+
+    def run_params(self, loaded: LoadedData) -> dict[str, object]:
+        return {}

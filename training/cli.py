@@ -1,0 +1,176 @@
+"""The training commands: `synth`, `train`, `promote` and `models`.
+
+Each parses its options, makes the one `StoreSettings` of the process and calls into the
+training package; `alliance_risk_cli` adds them to the `alliance-risk` command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from data_schemas.cli import print_problems
+from data_schemas.problems import DataValidationError
+from models.store import MODEL_NAME, StoreSettings
+
+app = typer.Typer()
+console = Console()
+errors = Console(stderr=True)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="Folder to write the cohort to.")],
+    clients: Annotated[int, typer.Option(min=10, help="Number of clients.")] = 20_000,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives identical files.")
+    ] = 7,
+    file_format: Annotated[
+        str, typer.Option("--format", help="File format of the three tables: parquet or csv.")
+    ] = "parquet",
+) -> None:
+    """Write a synthetic cohort (three tables, oracle.parquet, parameters.json).
+
+    The cohort follows published effect sizes; see training/synthetic/parameters.py for
+    every parameter and its source. It is not real clinical data.
+    """
+    from training.synthetic import generate_cohort, write_cohort
+
+    write_cohort(generate_cohort(clients, seed), out, file_format=file_format)
+    console.print(f"wrote a synthetic cohort of {clients} clients (seed {seed}) to {out}")
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path,
+        typer.Option(help="Clinic data folder with outcome columns.", exists=True, file_okay=False),
+    ],
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "alliance-risk",
+    seed: Annotated[
+        int, typer.Option(help="Seed for the split, the boosters and the bootstrap.")
+    ] = 0,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="How to hold out test clients: client, therapist, site or temporal (by intake date)."
+        ),
+    ] = "client",
+    tune: Annotated[int, typer.Option(min=0, help="Optuna trials per outcome (0 = defaults).")] = 0,
+    bootstrap: Annotated[
+        int, typer.Option(min=20, help="Bootstrap draws for the 95% intervals.")
+    ] = 200,
+    dask: Annotated[
+        str | None,
+        typer.Option(help="Train on this Dask scheduler (e.g. tcp://10.0.0.5:8786)."),
+    ] = None,
+) -> None:
+    """Validate, train both outcome models, evaluate on held-out clients and register a version.
+
+    The new version is not live until `alliance-risk promote VERSION` makes it champion.
+    """
+    from training.pipeline import train as run_training
+    from training.splits import SplitStrategy
+
+    try:
+        strategy = SplitStrategy(split)
+    except ValueError:
+        raise typer.BadParameter(
+            "choose client, therapist, site or temporal", param_hint="--split"
+        ) from None
+    if dask and tune:
+        raise typer.BadParameter("tuning is not available with --dask", param_hint="--tune")
+    options = {
+        "store": StoreSettings(),
+        "experiment": experiment,
+        "seed": seed,
+        "strategy": strategy,
+        "tune_trials": tune,
+        "n_boot": bootstrap,
+    }
+    try:
+        if dask:
+            from distributed import Client
+
+            from training.distributed.backend import DaskCluster
+
+            with Client(dask) as cluster:
+                outcome = run_training(data, backend=DaskCluster(cluster), **options)
+        else:
+            outcome = run_training(data, **options)
+    except DataValidationError as error:
+        print_problems(error.problems)
+        errors.print(
+            "[red]Training refused:[/red] the data break the contract; nothing was registered."
+        )
+        raise typer.Exit(code=1) from None
+    for name, metrics in outcome.fitted.model.metadata.headline_metrics.items():
+        auroc = metrics["auroc"]
+        console.print(
+            f"{name}: AUROC {auroc['value']:.3f} ({auroc['lower']:.3f}-{auroc['upper']:.3f}), "
+            f"calibration slope {metrics['calibration_slope']['value']:.2f}, ECE {metrics['ece']['value']:.3f}"
+        )
+        oracle = outcome.fitted.evaluations[name].oracle
+        if oracle:
+            console.print(
+                f"  oracle AUROC {oracle['auroc']:.3f}, model/oracle {oracle['model_to_oracle_ratio']:.3f}"
+            )
+    console.print(f"registered {MODEL_NAME} version {outcome.version} (run {outcome.run_id})")
+    if outcome.fitted.model.metadata.synthetic_data:
+        console.print("[yellow]Trained on synthetic data: not for clinical use.[/yellow]")
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered version to make champion.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Held-out clients to compare on (default: the candidate's own test clients).",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Promote even if the gate fails (recorded on the version).")
+    ] = False,
+    reason: Annotated[
+        str, typer.Option(help="Why the gate is being overridden (with --force).")
+    ] = "",
+) -> None:
+    """Make VERSION the champion if it is not worse than the current one on AUROC and calibration."""
+    from training.promotion import promote as run_promotion
+
+    decision = run_promotion(version, data=data, force=force, reason=reason, store=StoreSettings())
+    for check in decision.checks:
+        mark = "[green]pass[/green]" if check.passed else "[red]fail[/red]"
+        console.print(
+            f"{mark} {check.outcome} {check.metric}: candidate {check.candidate:.4f}, champion {check.champion:.4f}"
+        )
+    if not decision.promoted:
+        errors.print(
+            f"[red]Refused:[/red] version {version} is worse than champion {decision.previous_champion}:"
+        )
+        for reason_line in decision.reasons():
+            errors.print(f"  - {reason_line}")
+        errors.print("Use --force --reason '...' to override; the override is recorded.")
+        raise typer.Exit(code=1)
+    suffix = " (forced; recorded on the version)" if decision.forced else ""
+    console.print(f"version {version} is now champion ({decision.note}){suffix}")
+
+
+@app.command(name="models")
+def list_models() -> None:
+    """List registered versions, their aliases and headline metrics."""
+    from training.promotion import list_versions
+
+    versions = list_versions(StoreSettings())
+    if versions.empty:
+        console.print("no registered versions yet; run `alliance-risk train` first")
+        return
+    console.print(
+        versions.to_string(index=False, float_format=lambda v: f"{v:.3f}"), soft_wrap=True
+    )

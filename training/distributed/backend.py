@@ -1,0 +1,60 @@
+"""`alliance-risk train --dask`: the Dask back-end of `training.pipeline.train`.
+
+The driver (the machine running the command) reads nothing but the clients table and the
+therapists; every bucket of whole clients is validated and turned into rows on its worker,
+and LightGBM trains data-parallel there (see `training.distributed.fitting`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from distributed import Client
+
+from data_schemas.buckets import BucketedTables, default_buckets, load_bucketed
+from data_schemas.tables import ClinicTables
+from training.backends import LoadedData
+from training.boosting import BoosterParameters
+from training.distributed.fitting import fit_and_evaluate_on_cluster
+from training.fitting import FittedModel
+from training.splits import SplitStrategy
+
+
+def _sizes(bucket: ClinicTables) -> tuple[int, int]:
+    """Clients and sessions in one bucket, counted where the bucket lives."""
+    return len(bucket.clients), len(bucket.sessions)
+
+
+class DaskCluster:
+    """Rows and boosters on the workers of a running Dask cluster."""
+
+    run_name = "train-dask"
+
+    def __init__(self, client: Client, *, n_buckets: int | None = None) -> None:
+        self.client = client
+        self.n_buckets = n_buckets
+
+    def load(self, data: Path) -> LoadedData:
+        n_buckets = self.n_buckets or default_buckets(self.client)
+        tables = load_bucketed(self.client, data, n_buckets=n_buckets, require_outcomes=True)
+        sizes = self.client.gather(self.client.map(_sizes, tables.buckets))
+        return LoadedData(
+            tables,
+            n_clients=sum(n_clients for n_clients, _ in sizes),
+            n_therapists=len(tables.therapists),
+            n_sessions=sum(n_sessions for _, n_sessions in sizes),
+        )
+
+    def tune(
+        self, loaded: LoadedData, *, strategy: SplitStrategy, trials: int, seed: int
+    ) -> dict[str, BoosterParameters]:
+        raise ValueError("hyperparameter tuning is not available on a Dask cluster")
+
+    def fit_and_evaluate(self, loaded: LoadedData, **options: Any) -> FittedModel:
+        tables: BucketedTables = loaded.tables
+        return fit_and_evaluate_on_cluster(self.client, tables, **options)
+
+    def run_params(self, loaded: LoadedData) -> dict[str, object]:
+        tables: BucketedTables = loaded.tables
+        return {"dask_scheduler": self.client.scheduler.address, "dask_buckets": tables.n_buckets}
