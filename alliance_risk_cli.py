@@ -314,7 +314,7 @@ def report(
     from data_schemas.histories import HistoryNotFoundError
     from data_schemas.problems import DataValidationError
     from models.predictor import NotPredictableError
-    from service.model_holder import ModelNotReadyError
+    from service.model.holder import ModelNotReadyError
     from service.reports.files import write_report
 
     if paper not in ("a4", "letter"):
@@ -357,7 +357,7 @@ def serve(
 
     import uvicorn
 
-    from service.json_logs import LOG_CONFIG
+    from service.observability.logs import LOG_CONFIG
 
     _refuse_unsafe_bind(host)
     os.environ["ALLIANCE_RISK_HOST"] = host  # the app checks the address again at start-up

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.audit.store import AuditTrail
-from service.model_holder import ModelHolder, ServedModel
+from service.model.holder import ModelHolder, ServedModel
 from service.settings import Settings
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Request
 
 if TYPE_CHECKING:
-    from service.schemas import PredictionResponse
+    from service.answers.schemas import PredictionResponse
 
 STATE_KEY = "audit_notes"
 

@@ -28,22 +28,22 @@ from data_schemas.fhir import (
     history_from_resources,
 )
 from models.predictor import NotPredictableError
-from service.answers import predict
+from service.answers.predictions import predict
+from service.answers.schemas import ProblemDetail
 from service.audit.notes import AuditNotesDep
-from service.cds.cards import risk_card
-from service.cds.catalog import SERVICES
-from service.cds.client_auth import CdsClient, cds_state
-from service.cds.gather import (
+from service.deps import HolderDep, RequestIdDep, SettingsDep
+from service.ehr.cds.cards import risk_card
+from service.ehr.cds.catalog import SERVICES
+from service.ehr.cds.client_auth import CdsClient, cds_state
+from service.ehr.cds.gather import (
     FhirServer,
     PreconditionFailedError,
     fetch_reference,
     gather,
     patient_id_of,
 )
-from service.cds.hooks import CdsRequest, CdsResponse, Discovery, FeedbackRequest
-from service.deps import HolderDep, RequestIdDep, SettingsDep
-from service.fhir_answers import operation_outcome, outcome_message
-from service.schemas import ProblemDetail
+from service.ehr.cds.hooks import CdsRequest, CdsResponse, Discovery, FeedbackRequest
+from service.ehr.fhir import operation_outcome, outcome_message
 
 logger = logging.getLogger("alliance_risk.cds")
 

@@ -30,17 +30,17 @@ from data_schemas.fhir import (
 )
 from data_schemas.records import ClientHistory
 from models.predictor import NotPredictableError
-from service.answers import predict
+from service.answers.predictions import predict
+from service.answers.schemas import PredictionResponse
 from service.audit.notes import AuditNotesDep
 from service.deps import HolderDep, RequestIdDep
-from service.fhir_answers import (
+from service.ehr.fhir import (
     FHIR_JSON,
     operation_outcome,
     outcome_message,
     risk_assessment_bundle,
 )
-from service.model_holder import ModelNotReadyError, ServedModel
-from service.schemas import PredictionResponse
+from service.model.holder import ModelNotReadyError, ServedModel
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from features.registry import feature
-from service.answers import identity, notices
+from service.answers.predictions import identity, notices
+from service.answers.schemas import FeatureInfo, ModelInfo
 from service.deps import ServedModelDep
-from service.schemas import FeatureInfo, ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["model"])
 

@@ -10,17 +10,17 @@ from pydantic import ValidationError
 from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.records import ClientHistory
 from models.predictor import NotPredictableError
-from service.answers import identity, predict
-from service.audit.notes import AuditNotesDep
-from service.deps import RequestIdDep, ServedModelDep, SettingsDep
-from service.problems import invalid_input, problem
-from service.schemas import (
+from service.answers.predictions import identity, predict
+from service.answers.problems import invalid_input, problem
+from service.answers.schemas import (
     BatchItem,
     BatchRequest,
     BatchResponse,
     PredictionResponse,
     ProblemDetail,
 )
+from service.audit.notes import AuditNotesDep
+from service.deps import RequestIdDep, ServedModelDep, SettingsDep
 
 router = APIRouter(prefix="/v1", tags=["predictions"])
 

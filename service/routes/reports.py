@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from models.predictor import NotPredictableError
+from service.answers.problems import problem, problem_response
 from service.audit.notes import AuditNotesDep
 from service.deps import RequestIdDep, ServedModelDep
-from service.problems import problem, problem_response
 from service.reports import Paper, build_report, render_html, render_pdf
 from service.routes.predictions import ERRORS, HistoryBody
 

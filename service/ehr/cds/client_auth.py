@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.cds.records import CdsRecords
+from service.ehr.cds.records import CdsRecords
 from service.security.jwt import (
     CDS_REQUIRED_CLAIMS,
     JwtVerifier,

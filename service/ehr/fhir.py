@@ -17,8 +17,8 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from data_schemas.fhir import FhirHistory, FhirIssue, codes
-from service.schemas import Contribution, OutcomeResult, PredictionResponse
-from service.wording import OUTCOME_PHRASES, OUTCOME_TITLES
+from service.answers.schemas import Contribution, OutcomeResult, PredictionResponse
+from service.answers.wording import OUTCOME_PHRASES, OUTCOME_TITLES
 
 FHIR_JSON = "application/fhir+json"
 #: Identifier system of the request that produced a RiskAssessment (X-Request-ID).

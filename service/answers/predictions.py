@@ -9,15 +9,15 @@ import numpy as np
 from data_schemas.records import ClientHistory
 from features.registry import feature, format_value
 from models.predictor import SYNTHETIC_DATA_NOTICE, ClientPrediction
-from service.model_holder import ServedModel
-from service.schemas import (
+from service.answers.schemas import (
     Contribution,
     Explanation,
     ModelIdentity,
     OutcomeResult,
     PredictionResponse,
 )
-from service.wording import DECISION_SUPPORT_NOTICE, summary_sentence
+from service.answers.wording import DECISION_SUPPORT_NOTICE, summary_sentence
+from service.model.holder import ServedModel
 
 
 def identity(served: ServedModel) -> ModelIdentity:

@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.model_holder import ModelNotReadyError
-from service.schemas import ProblemDetail
+from service.answers.schemas import ProblemDetail
+from service.model.holder import ModelNotReadyError
 
 PROBLEM_JSON = "application/problem+json"
 #: Problem types are relative URI references (RFC 9457 section 3.1.1), documented in the README.
