@@ -14,7 +14,6 @@ from data_schemas import ranges
 from data_schemas.records import ClientHistory
 from data_schemas.tables import ClinicTables
 from features.landmarks import LandmarkFeatureBuilder
-from features.registry import FEATURE_NAMES
 from models.outcome import OutcomeExplanations, OutcomeModel, OutcomeScores
 
 OUTCOMES: tuple[str, ...] = ("dropout", "violence")
@@ -60,9 +59,13 @@ class OutcomePrediction:
 
 @dataclass(frozen=True)
 class ClientPrediction:
-    """Both outcomes for one client at one landmark, with the feature values used."""
+    """Both outcomes for one client at one landmark, with the features used, by name.
+
+    `feature_names[i]` names `feature_values[i]` and every outcome's `contributions[i]`.
+    """
 
     landmark: int
+    feature_names: tuple[str, ...]
     feature_values: np.ndarray
     outcomes: dict[str, OutcomePrediction]
     warnings: list[str]
@@ -80,11 +83,16 @@ class AllianceRiskModel:
     def landmarks(self) -> tuple[int, ...]:
         return tuple(self.features.landmarks)
 
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The feature builder's output columns, in the order the boosters read them."""
+        return tuple(self.features.get_feature_names_out())
+
     def score_features(
         self, features: pd.DataFrame, *, explain: bool = False
     ) -> dict[str, tuple[OutcomeScores, OutcomeExplanations | None]]:
         """Score landmark feature rows (as made by `self.features`) for both outcomes."""
-        matrix = features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        matrix = features[list(self.feature_names)].to_numpy(dtype=np.float64)
         landmarks = features["landmark"].to_numpy()
         if explain:
             return {
@@ -107,6 +115,7 @@ class AllianceRiskModel:
     def score_frame(self, features: pd.DataFrame, *, explain: bool = False) -> pd.DataFrame:
         """Scores (and optionally contributions) as a flat table keyed by client and landmark."""
         out = pd.DataFrame(index=features.index)
+        feature_names = self.feature_names
         for name, (scores, explanation) in self.score_features(features, explain=explain).items():
             out[f"{name}_probability"] = scores.probability
             out[f"{name}_band"] = scores.band
@@ -116,7 +125,7 @@ class AllianceRiskModel:
                 contributions = pd.DataFrame(
                     explanation.contributions,
                     index=features.index,
-                    columns=[f"{name}_shap_{feature}" for feature in FEATURE_NAMES],
+                    columns=[f"{name}_shap_{feature}" for feature in feature_names],
                 )
                 out = pd.concat([out, contributions], axis=1)
         return out
@@ -149,7 +158,7 @@ class AllianceRiskModel:
                 base_value=float(explanation.base_value[0]),
                 contributions=explanation.contributions[0],
             )
-        return ClientPrediction(landmark, row[0], outcomes, warnings)
+        return ClientPrediction(landmark, self.feature_names, row[0], outcomes, warnings)
 
     def _instrument_warnings(self, history: ClientHistory, landmark: int) -> list[str]:
         used = {

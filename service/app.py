@@ -7,27 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from service.answers.problems import AUTH_ERRORS, install_handlers
 from service.audit.notes import open_audit
 from service.audit.store import audit_trail_from
-from service.json_logs import configure_logging
 from service.middleware import install_middleware
-from service.model_holder import ModelHolder
-from service.model_refresh import watch_champion
-from service.problems import install_handlers
+from service.model.holder import ModelHolder
+from service.model.refresh import watch_champion
+from service.observability.logs import configure_logging
 from service.routes import admin, cds_hooks, fhir, health, model, predictions, reports
-from service.schemas import ProblemDetail
 from service.security.auth import Authenticator, refuse_unsafe_bind, require_admin, require_predict
 from service.settings import Settings, get_settings
 
 API_VERSION = "1.0.0"
-
-AUTH_RESPONSES: dict[int | str, dict] = {
-    401: {"model": ProblemDetail, "description": "No credentials, or credentials not valid"},
-    403: {"model": ProblemDetail, "description": "The credentials lack the scope needed"},
-    413: {"model": ProblemDetail, "description": "The request body is too large"},
-    429: {"model": ProblemDetail, "description": "Rate limit exceeded; see Retry-After"},
-    503: {"model": ProblemDetail, "description": "Not ready, timed out or not audited"},
-}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,12 +61,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every other router is audited and needs credentials; add new ones to this tuple.
     client_data = [Depends(open_audit), Depends(require_predict)]
     for router in (predictions.router, model.router, fhir.router, reports.router):
-        app.include_router(router, dependencies=client_data, responses=AUTH_RESPONSES)
-    # CDS Hooks clients prove who they are with their own signed JWT (service.cds.client_auth).
+        app.include_router(router, dependencies=client_data, responses=AUTH_ERRORS)
+    # CDS Hooks clients prove who they are with their own signed JWT (service.ehr.cds.client_auth).
     app.include_router(cds_hooks.router, dependencies=[Depends(open_audit)])
     app.include_router(
         admin.router,
         dependencies=[Depends(open_audit), Depends(require_admin)],
-        responses=AUTH_RESPONSES,
+        responses=AUTH_ERRORS,
     )
     return app

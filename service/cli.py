@@ -88,7 +88,7 @@ def report(
     """Write the one-page clinician report for one client, as HTML or PDF."""
     from data_schemas.histories import HistoryNotFoundError
     from models.predictor import NotPredictableError
-    from service.model_holder import ModelNotReadyError
+    from service.model.holder import ModelNotReadyError
     from service.reports.files import write_report
     from service.settings import Settings
 
@@ -145,7 +145,7 @@ def serve(
     """
     import uvicorn
 
-    from service.json_logs import LOG_CONFIG
+    from service.observability.logs import LOG_CONFIG
 
     refuse_unsafe_bind(host)
     uvicorn.run(

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Body, Depends, Request
 
+from data_schemas.examples import EXAMPLE_HISTORY
+from data_schemas.records import ClientHistory
+from service.audit.notes import AuditNotes, open_audit
 from service.audit.store import AuditTrail
-from service.model_holder import ModelHolder, ServedModel
+from service.ehr.cds.client_auth import CdsClient, cds_state
+from service.ehr.cds.records import CdsRecords
+from service.model.holder import ModelHolder, ServedModel
 from service.settings import Settings
 
 
@@ -31,8 +36,36 @@ def _audit_trail(request: Request) -> AuditTrail:
     return request.app.state.audit_trail
 
 
+async def _cds_service_client(request: Request, service_id: str) -> CdsClient:
+    client = await cds_state(request).auth.identify(request, f"/cds-services/{service_id}")
+    request.state.caller = client
+    return client
+
+
+async def _cds_feedback_client(request: Request, service_id: str) -> CdsClient:
+    client = await cds_state(request).auth.identify(request, f"/cds-services/{service_id}/feedback")
+    request.state.caller = client
+    return client
+
+
+def _cds_records(request: Request) -> CdsRecords:
+    return cds_state(request).records
+
+
 HolderDep = Annotated[ModelHolder, Depends(_holder)]
 ServedModelDep = Annotated[ServedModel, Depends(_served)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RequestIdDep = Annotated[str, Depends(_request_id)]
 AuditTrailDep = Annotated[AuditTrail, Depends(_audit_trail)]
+#: What a route tells the audit trail about the clients it answered for.
+AuditNotesDep = Annotated[AuditNotes, Depends(open_audit)]
+#: The CDS client calling `/cds-services/{service_id}`, proven by its signed JWT.
+CdsServiceClientDep = Annotated[CdsClient, Depends(_cds_service_client)]
+#: The CDS client calling `/cds-services/{service_id}/feedback`, proven likewise.
+CdsFeedbackClientDep = Annotated[CdsClient, Depends(_cds_feedback_client)]
+CdsRecordsDep = Annotated[CdsRecords, Depends(_cds_records)]
+#: One client's history as the request body, with the example the API docs show.
+HistoryBody = Annotated[
+    ClientHistory,
+    Body(openapi_examples={"three sessions, alliance falling": {"value": EXAMPLE_HISTORY}}),
+]

@@ -29,14 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from service.security.jwt import (
-    JwtVerifier,
-    KeyConfigurationError,
-    RemoteKeys,
-    ReplayCache,
-    TokenRejectedError,
-    load_keys,
-)
+from service.security.jwt import JwtVerifier, TokenRejectedError
+from service.security.keys import KeyConfigurationError, RemoteKeys, load_keys
+from service.security.replay import ReplayCache
 
 
 @pytest.fixture(scope="module")

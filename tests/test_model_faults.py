@@ -20,8 +20,8 @@ from homes import private_home
 from data_schemas.examples import EXAMPLE_HISTORY
 from models.store import MODEL_NAME, StoreSettings, configure_mlflow
 from service.app import create_app
-from service.model_holder import ModelHolder
-from service.model_refresh import ChampionWatcher
+from service.model.holder import ModelHolder
+from service.model.refresh import ChampionWatcher
 from training.pipeline import TrainingOutcome
 
 ALIAS = "live"
@@ -130,7 +130,7 @@ def test_a_candidate_that_fails_its_self_check_is_refused(
     def failing_check(predictor: object) -> None:
         raise ValueError("self-check: dropout explanation does not add up")
 
-    monkeypatch.setattr("service.model_holder.self_check", failing_check)
+    monkeypatch.setattr("service.model.holder.self_check", failing_check)
     refused = client.post("/admin/reload", headers=key_header(OPS_KEY))
     assert refused.status_code == 409
     assert "does not add up" in refused.json()["detail"]

@@ -11,11 +11,11 @@ from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.histories import HistoryNotFoundError, history_from_tables
 from data_schemas.records import ClientHistory
 from features.registry import RUPTURE_DROP_POMP, feature
+from service.answers.schemas import Contribution
 from service.reports.conversation import MAX_POINTS, OPEN_QUESTION, conversation_points
 from service.reports.factors import Factor, top_factors
 from service.reports.series import session_series
 from service.routes.reports import negotiate
-from service.schemas import Contribution
 from training.synthetic import SyntheticCohort
 
 PDF = "application/pdf"

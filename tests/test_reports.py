@@ -24,12 +24,12 @@ from alliance_risk_cli import app as cli
 from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.records import ClientHistory
 from models.predictor import SYNTHETIC_DATA_NOTICE
+from service.answers.wording import DECISION_SUPPORT_NOTICE, one_in, percent
 from service.app import create_app
-from service.model_holder import ModelHolder, ServedModel
+from service.model.holder import ModelHolder, ServedModel
 from service.reports import build_report, render_html, render_pdf
 from service.reports.factors import MIN_CONTRIBUTION, TOP_FACTORS
 from service.settings import Settings
-from service.wording import DECISION_SUPPORT_NOTICE, one_in, percent
 from training.pipeline import TrainingOutcome
 from training.synthetic import SyntheticCohort
 

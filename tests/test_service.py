@@ -15,6 +15,8 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from data_schemas.examples import EXAMPLE_HISTORY
+from data_schemas.records import ClientHistory
+from models.predictor import AllianceRiskModel
 from service.app import create_app
 from service.settings import Settings
 from training.pipeline import TrainingOutcome
@@ -78,14 +80,33 @@ def test_explanations_add_up_to_the_logit_of_the_probability(client: TestClient)
         assert all(c["label"] and c["display_value"] for c in explanation["contributions"])
 
 
+def example_row(model: AllianceRiskModel) -> np.ndarray:
+    """The example client's feature row at its landmark (session 3), built directly."""
+    return model.features.transform_history(ClientHistory.model_validate(EXAMPLE_HISTORY), 3)
+
+
+def test_each_contribution_is_the_shap_value_of_the_feature_it_names(
+    client: TestClient, trained_model: TrainingOutcome
+) -> None:
+    body = client.post("/v1/predictions", json=EXAMPLE_HISTORY).json()
+    model = trained_model.fitted.model
+    row = example_row(model)
+    names = list(model.features.get_feature_names_out())
+    for outcome in ("dropout", "violence"):
+        shap_values = model.outcomes[outcome].explain(row).contributions[0]
+        expected = dict(zip(names, shap_values, strict=True))
+        contributions = body["predictions"][outcome]["explanation"]["contributions"]
+        assert sorted(c["feature"] for c in contributions) == sorted(names)
+        for c in contributions:
+            assert math.isclose(c["contribution"], expected[c["feature"]], abs_tol=1e-12)
+
+
 def test_api_answer_equals_batch_scoring_of_the_same_client(
     client: TestClient, trained_model: TrainingOutcome
 ) -> None:
     body = client.post("/v1/predictions", json=EXAMPLE_HISTORY).json()
-    from data_schemas.records import ClientHistory
-
     model = trained_model.fitted.model
-    row = model.features.transform_history(ClientHistory.model_validate(EXAMPLE_HISTORY), 3)
+    row = example_row(model)
     for outcome in ("dropout", "violence"):
         expected = model.outcomes[outcome].score(row, np.array([3])).probability[0]
         assert math.isclose(body["predictions"][outcome]["probability"], expected, rel_tol=1e-12)

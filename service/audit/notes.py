@@ -1,21 +1,21 @@
 """What a route tells the audit trail about the clients it answered for.
 
-A route that takes or returns client data asks for `AuditNotesDep` and adds each client
-it answered for; the audit middleware turns the notes into records when the response
-starts. A call that fails before the route runs (401, 422, 429) still gets one record,
-without a client.
+A route that takes or returns client data asks for `AuditNotesDep` (in `service.deps`) and
+adds each client it answered for; the audit middleware turns the notes into records when
+the response starts. A call that fails before the route runs (401, 422, 429) still gets
+one record, without a client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 if TYPE_CHECKING:
-    from service.schemas import PredictionResponse
+    from service.answers.schemas import PredictionResponse
 
 STATE_KEY = "audit_notes"
 
@@ -85,6 +85,3 @@ def open_audit(request: Request) -> AuditNotes:
         notes = AuditNotes(endpoint=f"{request.method} {path}")
         setattr(request.state, STATE_KEY, notes)
     return notes
-
-
-AuditNotesDep = Annotated[AuditNotes, Depends(open_audit)]

@@ -14,7 +14,7 @@ from service.audit.store import AuditTrail
 from service.middleware.audit import AuditMiddleware
 from service.middleware.edge import EdgeMiddleware
 from service.middleware.limits import BodySizeLimitMiddleware, RequestTimeoutMiddleware
-from service.model_holder import ModelHolder
+from service.model.holder import ModelHolder
 from service.settings import Settings
 
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.audit.notes import STATE_KEY, AuditNotes
 from service.audit.store import AuditTrail
 from service.middleware.responses import send_problem
-from service.model_holder import ModelHolder
+from service.model.holder import ModelHolder
 
 logger = logging.getLogger("alliance_risk.audit")
 

@@ -14,7 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.audit.notes import STATE_KEY as AUDIT_STATE_KEY
-from service.model_holder import ModelHolder
+from service.model.holder import ModelHolder
 
 logger = logging.getLogger("alliance_risk.access")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from service.problems import problem, problem_response
+from service.answers.problems import problem, problem_response
 
 
 async def send_problem(

@@ -23,9 +23,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from scipy.special import expit, logit
 
+from service.answers.schemas import Contribution
+from service.answers.wording import percent
 from service.reports.series import DISTRESS_MAX, GAD7_MAX, SessionSeries, number
-from service.schemas import Contribution
-from service.wording import percent
 
 #: Okabe & Ito (2008), "Color universal design": distinguishable with any colour vision.
 BLACK = "#000000"

@@ -17,20 +17,20 @@ import markdown
 from data_schemas.records import ClientHistory
 from features.registry import RUPTURE_DROP_POMP
 from models.predictor import SYNTHETIC_DATA_NOTICE
-from service.answers import build_response
-from service.model_holder import ServedModel
-from service.reports.charts import Chart, risk_gauge, session_chart, waterfall
-from service.reports.conversation import ConversationPoint, conversation_points
-from service.reports.factors import Factor, top_factors
-from service.reports.series import SessionSeries, session_series
-from service.schemas import PredictionResponse
-from service.wording import (
+from service.answers.predictions import build_response
+from service.answers.schemas import PredictionResponse
+from service.answers.wording import (
     BAND_WORDS,
     DECISION_SUPPORT_NOTICE,
     OUTCOME_TITLES,
     one_in,
     percent,
 )
+from service.model.holder import ServedModel
+from service.reports.charts import Chart, risk_gauge, session_chart, waterfall
+from service.reports.conversation import ConversationPoint, conversation_points
+from service.reports.factors import Factor, top_factors
+from service.reports.series import SessionSeries, session_series
 
 RUPTURE_RULE = (
     f"A possible rupture is a fall of at least {RUPTURE_DROP_POMP:g} points on a 0-100 scale "

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from service.answers.schemas import Contribution
+from service.answers.wording import RISK_NOUNS
 from service.reports.series import DISTRESS_MAX, GAD7_MAX, SessionPoint, SessionSeries, number
-from service.schemas import Contribution
-from service.wording import RISK_NOUNS
 
 #: Factors shown per outcome, and the smallest contribution (in log-odds) worth a sentence:
 #: 0.02 log-odds moves a 20% risk by about 0.3 percentage points.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from data_schemas.histories import history_from_tables
 from data_schemas.tables import load_clinic_data
-from service.model_holder import ModelHolder, ModelNotReadyError
+from service.model.holder import ModelHolder, ModelNotReadyError
 from service.reports.content import ReportContent, build_report
 from service.reports.render import Paper, render_html, render_pdf
 from service.settings import Settings

@@ -1,1 +1,2 @@
-"""One module per resource; `service.app` wires them together."""
+"""One thin module per resource: each calls into `answers`, `ehr` or `reports`, takes its
+dependencies from `service.deps`, and imports no other route; `service.app` wires them."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
+from service.answers.schemas import ProblemDetail, ReloadResult
 from service.deps import HolderDep
-from service.schemas import ProblemDetail, ReloadResult
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

@@ -9,57 +9,35 @@ Errors of the service call carry an OperationOutcome, as CDS Hooks recommends.
 
 from __future__ import annotations
 
-import functools
 import logging
-import ssl
-from typing import Annotated
 
-import certifi
-import httpx
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from data_schemas.fhir import (
-    FhirHistory,
-    FhirInputError,
-    MissingResourceError,
-    NotEnrolledError,
-    history_from_resources,
-)
+from data_schemas.fhir import FhirInputError, NotEnrolledError
 from models.predictor import NotPredictableError
-from service.answers import predict
-from service.audit.notes import AuditNotesDep
-from service.cds.cards import risk_card
-from service.cds.catalog import SERVICES
-from service.cds.client_auth import CdsClient, cds_state
-from service.cds.gather import (
-    FhirServer,
-    PreconditionFailedError,
-    fetch_reference,
-    gather,
-    patient_id_of,
+from service.answers.predictions import predict
+from service.answers.schemas import ProblemDetail
+from service.deps import (
+    AuditNotesDep,
+    CdsFeedbackClientDep,
+    CdsRecordsDep,
+    CdsServiceClientDep,
+    HolderDep,
+    RequestIdDep,
+    SettingsDep,
 )
-from service.cds.hooks import CdsRequest, CdsResponse, Discovery, FeedbackRequest
-from service.deps import HolderDep, RequestIdDep, SettingsDep
-from service.fhir_answers import operation_outcome, outcome_message
-from service.schemas import ProblemDetail
+from service.ehr.cds.cards import risk_card
+from service.ehr.cds.catalog import SERVICES
+from service.ehr.cds.gather import PreconditionFailedError, patient_id_of
+from service.ehr.cds.hooks import CdsRequest, CdsResponse, Discovery, FeedbackRequest
+from service.ehr.cds.sources import client_history
+from service.ehr.fhir import operation_outcome, outcome_message
 
 logger = logging.getLogger("alliance_risk.cds")
 
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
-
-
-async def _service_client(request: Request, service_id: str) -> CdsClient:
-    client = await cds_state(request).auth.identify(request, f"/cds-services/{service_id}")
-    request.state.caller = client
-    return client
-
-
-async def _feedback_client(request: Request, service_id: str) -> CdsClient:
-    client = await cds_state(request).auth.identify(request, f"/cds-services/{service_id}/feedback")
-    request.state.caller = client
-    return client
 
 
 def _known(service_id: str) -> None:
@@ -104,7 +82,8 @@ async def call_service(
     service_id: str,
     call: CdsRequest,
     request: Request,
-    client: Annotated[CdsClient, Depends(_service_client)],
+    client: CdsServiceClientDep,
+    records: CdsRecordsDep,
     holder: HolderDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
@@ -119,7 +98,7 @@ async def call_service(
         return _outcome(400, str(error), code="invalid")
     served = holder.get()
     try:
-        source = await _source(call, patient_id, settings.fhir_fetch_timeout_seconds)
+        source = await client_history(call, patient_id, settings.fhir_fetch_timeout_seconds)
         answer = await run_in_threadpool(predict, served, source.history, request_id)
     except PreconditionFailedError as error:
         return _outcome(412, str(error), code="not-found")
@@ -136,43 +115,9 @@ async def call_service(
         return _no_card(call, str(error), audit, patient_id, served.version)
     card = risk_card(answer, base_url=settings.cds_audience or str(request.base_url))
     if card.uuid:
-        cds_state(request).records.issued(card.uuid, service_id)
+        records.issued(card.uuid, service_id)
     audit.add_prediction(source.history.client.client_id, answer)
     return CdsResponse(cards=[card])
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every call: building one loads the CA bundle, which cost about
-    30 ms per hook call, most of the answer's time, even when prefetch made it unused."""
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-async def _source(call: CdsRequest, patient_id: str, timeout: float) -> FhirHistory:
-    """The client history from prefetch and, where needed, the EHR's FHIR server."""
-    try:
-        server = FhirServer.of(call, timeout)
-        server_problem = None
-    except PreconditionFailedError as error:
-        server, server_problem = None, error
-    async with httpx.AsyncClient(follow_redirects=False, verify=_tls_context()) as http:
-        try:
-            resources = await gather(call, patient_id, server, http)
-        except PreconditionFailedError:
-            # Without a usable server, say why the server could not be used.
-            if server_problem is not None:
-                raise server_problem from None
-            raise
-        try:
-            return history_from_resources(resources, patient_id=patient_id)
-        except MissingResourceError as missing:
-            if server is None:
-                raise PreconditionFailedError(
-                    f"{missing.issues[0].message}, and no fhirServer with fhirAuthorization "
-                    "was given to read it from"
-                ) from None
-            resources += await fetch_reference(server, http, missing.reference)
-            return history_from_resources(resources, patient_id=patient_id)
 
 
 def _no_card(
@@ -192,13 +137,9 @@ def _no_card(
     summary="CDS Hooks feedback: what the clinician did with a card",
 )
 def record_feedback(
-    service_id: str,
-    body: FeedbackRequest,
-    request: Request,
-    client: Annotated[CdsClient, Depends(_feedback_client)],
+    service_id: str, body: FeedbackRequest, client: CdsFeedbackClientDep, records: CdsRecordsDep
 ) -> Response:
     _known(service_id)
-    records = cds_state(request).records
     for item in body.feedback:
         records.record(service_id, item)
     return Response(status_code=200)

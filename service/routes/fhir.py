@@ -20,96 +20,26 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from data_schemas.examples import EXAMPLE_HISTORY
-from data_schemas.fhir import (
-    FhirHistory,
-    FhirInputError,
-    bundle_from_history,
-    entries,
-    history_from_resources,
-    parse_bundle,
-)
+from data_schemas.fhir import bundle_from_history
 from data_schemas.records import ClientHistory
-from models.predictor import NotPredictableError
-from service.answers import predict
-from service.audit.notes import AuditNotesDep
-from service.deps import HolderDep, RequestIdDep
-from service.fhir_answers import (
+from service.deps import AuditNotesDep, HolderDep, RequestIdDep
+from service.ehr.fhir import (
     FHIR_JSON,
-    operation_outcome,
+    FhirRefusedError,
+    bundle_json,
+    evaluate_bundle,
+    fhir_response,
     outcome_message,
     risk_assessment_bundle,
 )
-from service.model_holder import ModelNotReadyError, ServedModel
-from service.schemas import PredictionResponse
+from service.model.holder import ModelNotReadyError
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
-_ACCEPTED_TYPES = ("application/fhir+json", "application/json")
 EXAMPLE_BUNDLE: dict[str, Any] = json.loads(
     bundle_from_history(ClientHistory.model_validate(EXAMPLE_HISTORY)).model_dump_json()
 )
 _OUTCOME_SCHEMA = {"type": "object", "description": "A FHIR R4 OperationOutcome"}
-
-
-def _fhir(resource: Any, status: int = 200) -> Response:
-    return Response(resource.model_dump_json(), status_code=status, media_type=FHIR_JSON)
-
-
-class _RefusedError(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
-def _bundle_json(body: bytes, content_type: str) -> Any:
-    """The Bundle JSON from a Bundle or a Parameters body."""
-    if (
-        content_type
-        and content_type.split(";", maxsplit=1)[0].strip().lower() not in _ACCEPTED_TYPES
-    ):
-        raise _RefusedError(
-            _fhir(
-                outcome_message("send the Bundle as application/fhir+json", code="not-supported"),
-                415,
-            )
-        )
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise _RefusedError(
-            _fhir(outcome_message("the body is not JSON", code="structure"), 400)
-        ) from None
-    if isinstance(data, dict) and data.get("resourceType") == "Parameters":
-        for parameter in data.get("parameter") or []:
-            if isinstance(parameter, dict) and parameter.get("name") == "bundle":
-                return parameter.get("resource")
-        raise _RefusedError(
-            _fhir(
-                outcome_message(
-                    "the Parameters resource needs a parameter named 'bundle' holding the Bundle",
-                    code="required",
-                    where="Parameters.parameter",
-                ),
-                400,
-            )
-        )
-    return data
-
-
-def evaluate_bundle(
-    served: ServedModel, data: Any, request_id: str
-) -> tuple[FhirHistory, PredictionResponse]:
-    """Parse (400 on failure), read the history (422), and predict (422 if not possible)."""
-    try:
-        bundle = parse_bundle(data)
-    except FhirInputError as error:
-        raise _RefusedError(_fhir(operation_outcome(error.issues), 400)) from None
-    try:
-        source = history_from_resources(entries(bundle, "Bundle"))
-        return source, predict(served, source.history, request_id)
-    except FhirInputError as error:
-        raise _RefusedError(_fhir(operation_outcome(error.issues), 422)) from None
-    except NotPredictableError as error:
-        raise _RefusedError(_fhir(outcome_message(str(error)), 422)) from None
 
 
 @router.post(
@@ -153,14 +83,14 @@ async def evaluate_risk(
     """Reads the client's history from FHIR R4 resources, predicts both outcomes, and answers
     with one RiskAssessment each, carrying the probability, band, factors and model."""
     try:
-        data = _bundle_json(await request.body(), request.headers.get("content-type", ""))
+        data = bundle_json(await request.body(), request.headers.get("content-type", ""))
         served = holder.get()
         source, answer = await run_in_threadpool(evaluate_bundle, served, data, request_id)
-    except _RefusedError as refused:
-        return refused.response
+    except FhirRefusedError as refused:
+        return refused.response()
     except ModelNotReadyError as error:
-        response = _fhir(outcome_message(str(error), code="transient"), 503)
+        response = fhir_response(outcome_message(str(error), code="transient"), 503)
         response.headers["Retry-After"] = "30"
         return response
     audit.add_prediction(source.history.client.client_id, answer)
-    return _fhir(risk_assessment_bundle(answer, source))
+    return fhir_response(risk_assessment_bundle(answer, source))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from features.registry import FEATURES
-from service.answers import identity, notices
+from features.registry import feature
+from service.answers.predictions import identity, notices
+from service.answers.schemas import FeatureInfo, ModelInfo
 from service.deps import ServedModelDep
-from service.schemas import FeatureInfo, ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
@@ -25,7 +25,8 @@ def get_model(served: ServedModelDep) -> ModelInfo:
         training_summary=metadata.training_summary,
         headline_metrics=metadata.headline_metrics,
         features=[
-            FeatureInfo(name=f.name, label=f.label, unit=f.unit, kind=f.kind) for f in FEATURES
+            FeatureInfo(name=f.name, label=f.label, unit=f.unit, kind=f.kind)
+            for f in map(feature, predictor.feature_names)
         ],
         band_thresholds={
             name: {"moderate": model.thresholds.moderate, "high": model.thresholds.high}

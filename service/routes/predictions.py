@@ -10,38 +10,23 @@ from pydantic import ValidationError
 from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.records import ClientHistory
 from models.predictor import NotPredictableError
-from service.answers import identity, predict
-from service.audit.notes import AuditNotesDep
-from service.deps import RequestIdDep, ServedModelDep, SettingsDep
-from service.problems import invalid_input, problem
-from service.schemas import (
+from service.answers.predictions import identity, predict
+from service.answers.problems import PREDICTION_ERRORS, invalid_input, problem
+from service.answers.schemas import (
     BatchItem,
     BatchRequest,
     BatchResponse,
     PredictionResponse,
-    ProblemDetail,
 )
+from service.deps import AuditNotesDep, HistoryBody, RequestIdDep, ServedModelDep, SettingsDep
 
 router = APIRouter(prefix="/v1", tags=["predictions"])
-
-ERRORS = {
-    422: {
-        "model": ProblemDetail,
-        "description": "Input breaks the data contract or cannot be predicted from",
-    },
-    503: {"model": ProblemDetail, "description": "No model is loaded"},
-}
-
-HistoryBody = Annotated[
-    ClientHistory,
-    Body(openapi_examples={"three sessions, alliance falling": {"value": EXAMPLE_HISTORY}}),
-]
 
 
 @router.post(
     "/predictions",
     response_model=PredictionResponse,
-    responses=ERRORS,
+    responses=PREDICTION_ERRORS,
     summary="Dropout and violence risk for one client, with explanations",
 )
 def create_prediction(
@@ -63,7 +48,7 @@ def create_prediction(
 @router.post(
     "/predictions:batch",
     response_model=BatchResponse,
-    responses=ERRORS,
+    responses=PREDICTION_ERRORS,
     summary="The same answer for many clients; a bad item fails alone",
 )
 def create_predictions_batch(

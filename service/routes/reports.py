@@ -8,11 +8,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from models.predictor import NotPredictableError
-from service.audit.notes import AuditNotesDep
-from service.deps import RequestIdDep, ServedModelDep
-from service.problems import problem, problem_response
+from service.answers.problems import PREDICTION_ERRORS, problem, problem_response
+from service.answers.schemas import ProblemDetail
+from service.deps import AuditNotesDep, HistoryBody, RequestIdDep, ServedModelDep
 from service.reports import Paper, build_report, render_html, render_pdf
-from service.routes.predictions import ERRORS, HistoryBody
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
@@ -20,7 +19,7 @@ HTML = "text/html"
 PDF = "application/pdf"
 
 _NOT_ACCEPTABLE = {
-    "model": ERRORS[422]["model"],
+    "model": ProblemDetail,
     "description": "The Accept header asks for neither text/html nor application/pdf",
 }
 
@@ -66,7 +65,7 @@ def negotiate(accept: str | None) -> str | None:
             },
         },
         406: _NOT_ACCEPTABLE,
-        **ERRORS,
+        **PREDICTION_ERRORS,
     },
     summary="A one-page clinician report for one client, as HTML or PDF",
 )

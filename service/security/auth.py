@@ -20,8 +20,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from service.security.api_keys import ApiKeyTable, KeyConfigurationError
-from service.security.jwt import JwtVerifier, TokenRejectedError, load_keys
-from service.security.jwt import KeyConfigurationError as JwksConfigurationError
+from service.security.jwt import JwtVerifier, TokenRejectedError
+from service.security.keys import KeyConfigurationError as JwksConfigurationError
+from service.security.keys import load_keys
 from service.security.rate_limit import RateLimiter
 from service.settings import Settings
 

@@ -60,8 +60,8 @@ def in_process(home: Path, data: Path, calls: int) -> dict[str, float]:
     from data_schemas.tables import load_clinic_data
     from models.pyfunc import load_predictor
     from models.store import CHAMPION_URI, StoreSettings, configure_mlflow
-    from service.answers import predict
-    from service.model_holder import ServedModel
+    from service.answers.predictions import predict
+    from service.model.holder import ServedModel
 
     configure_mlflow(StoreSettings())
     served = ServedModel(

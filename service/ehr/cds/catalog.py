@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from data_schemas import ranges
 from data_schemas.fhir import codes
-from service.cds.hooks import CdsServiceDefinition
+from service.ehr.cds.hooks import CdsServiceDefinition
 
 PATIENT_TOKEN = "{{context.patientId}}"
 

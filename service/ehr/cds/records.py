@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from service.cds.hooks import Feedback
+from service.ehr.cds.hooks import Feedback
 
 logger = logging.getLogger("alliance_risk.cds")
 

@@ -14,12 +14,29 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.model_holder import ModelNotReadyError
-from service.schemas import ProblemDetail
+from service.answers.schemas import ProblemDetail
+from service.model.holder import ModelNotReadyError
 
 PROBLEM_JSON = "application/problem+json"
 #: Problem types are relative URI references (RFC 9457 section 3.1.1), documented in the README.
 PROBLEM_BASE = "/problems/"
+
+#: The error responses every credentialed router documents (see `service.app`).
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ProblemDetail, "description": "No credentials, or credentials not valid"},
+    403: {"model": ProblemDetail, "description": "The credentials lack the scope needed"},
+    413: {"model": ProblemDetail, "description": "The request body is too large"},
+    429: {"model": ProblemDetail, "description": "Rate limit exceeded; see Retry-After"},
+    503: {"model": ProblemDetail, "description": "Not ready, timed out or not audited"},
+}
+#: The error responses of an endpoint that predicts from a client's history.
+PREDICTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": ProblemDetail,
+        "description": "Input breaks the data contract or cannot be predicted from",
+    },
+    503: {"model": ProblemDetail, "description": "No model is loaded"},
+}
 
 
 def pointer(location: tuple[Any, ...] | list[Any], context: dict[str, Any] | None = None) -> str:

@@ -1,4 +1,9 @@
-"""The API's answer as FHIR R4: one RiskAssessment per outcome, and OperationOutcomes.
+"""FHIR R4 in and out: a Bundle evaluated, the answer as RiskAssessments, OperationOutcomes.
+
+`RiskAssessment/$evaluate` takes the client's resources as a Bundle, or as a Parameters
+resource whose `bundle` parameter holds it; `evaluate_bundle` reads the history from it
+and predicts. A call that cannot be answered raises `FhirRefusedError`, carrying the
+OperationOutcome and its HTTP status.
 
 Each RiskAssessment says who it is about (subject), when (occurrenceDateTime), by which
 model (method, with the registered version), what is predicted (prediction.outcome), how
@@ -10,17 +15,32 @@ QuestionnaireResponses of the sessions used), and why, in plain language (note).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
+from fastapi import Response
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from data_schemas.fhir import FhirHistory, FhirIssue, codes
-from service.schemas import Contribution, OutcomeResult, PredictionResponse
-from service.wording import OUTCOME_PHRASES, OUTCOME_TITLES
+from data_schemas.fhir import (
+    FhirHistory,
+    FhirInputError,
+    FhirIssue,
+    codes,
+    entries,
+    history_from_resources,
+    parse_bundle,
+)
+from models.predictor import NotPredictableError
+from service.answers.predictions import predict
+from service.answers.schemas import Contribution, OutcomeResult, PredictionResponse
+from service.answers.wording import OUTCOME_PHRASES, OUTCOME_TITLES
+from service.model.holder import ServedModel
 
 FHIR_JSON = "application/fhir+json"
+#: Media types a Bundle may be posted as.
+ACCEPTED_TYPES = (FHIR_JSON, "application/json")
 #: Identifier system of the request that produced a RiskAssessment (X-Request-ID).
 REQUEST_ID_SYSTEM = f"{codes.PRODUCT_BASE}/NamingSystem/request-id"
 #: How many factors a note or card names: enough to explain, few enough to read.
@@ -163,3 +183,67 @@ def outcome_message(message: str, *, code: str = "processing", where: str = "") 
     if where:
         issue["expression"] = [where]
     return OperationOutcome.model_validate({"resourceType": "OperationOutcome", "issue": [issue]})
+
+
+def fhir_response(resource: Any, status: int = 200) -> Response:
+    """A FHIR resource as the body, in FHIR's own media type."""
+    return Response(resource.model_dump_json(), status_code=status, media_type=FHIR_JSON)
+
+
+class FhirRefusedError(Exception):
+    """The call cannot be answered: `outcome` says why and where, `status` is the HTTP status."""
+
+    def __init__(self, status: int, outcome: OperationOutcome) -> None:
+        super().__init__(status)
+        self.status = status
+        self.outcome = outcome
+
+    def response(self) -> Response:
+        return fhir_response(self.outcome, self.status)
+
+
+def bundle_json(body: bytes, content_type: str) -> Any:
+    """The Bundle JSON from a Bundle or a Parameters body (415 or 400 if neither)."""
+    if (
+        content_type
+        and content_type.split(";", maxsplit=1)[0].strip().lower() not in ACCEPTED_TYPES
+    ):
+        raise FhirRefusedError(
+            415, outcome_message("send the Bundle as application/fhir+json", code="not-supported")
+        )
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise FhirRefusedError(
+            400, outcome_message("the body is not JSON", code="structure")
+        ) from None
+    if isinstance(data, dict) and data.get("resourceType") == "Parameters":
+        for parameter in data.get("parameter") or []:
+            if isinstance(parameter, dict) and parameter.get("name") == "bundle":
+                return parameter.get("resource")
+        raise FhirRefusedError(
+            400,
+            outcome_message(
+                "the Parameters resource needs a parameter named 'bundle' holding the Bundle",
+                code="required",
+                where="Parameters.parameter",
+            ),
+        )
+    return data
+
+
+def evaluate_bundle(
+    served: ServedModel, data: Any, request_id: str
+) -> tuple[FhirHistory, PredictionResponse]:
+    """Parse (400 on failure), read the history (422), and predict (422 if not possible)."""
+    try:
+        bundle = parse_bundle(data)
+    except FhirInputError as error:
+        raise FhirRefusedError(400, operation_outcome(error.issues)) from None
+    try:
+        source = history_from_resources(entries(bundle, "Bundle"))
+        return source, predict(served, source.history, request_id)
+    except FhirInputError as error:
+        raise FhirRefusedError(422, operation_outcome(error.issues)) from None
+    except NotPredictableError as error:
+        raise FhirRefusedError(422, outcome_message(str(error))) from None

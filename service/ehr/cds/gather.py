@@ -26,8 +26,8 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from data_schemas.fhir import Located, entries, parse_resource
-from service.cds.catalog import PATIENT_TOKEN, PREFETCH
-from service.cds.hooks import CdsRequest
+from service.ehr.cds.catalog import PATIENT_TOKEN, PREFETCH
+from service.ehr.cds.hooks import CdsRequest
 
 #: FHIR's id syntax; anything else in context.patientId could rewrite the FHIR query.
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")

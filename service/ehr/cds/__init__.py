@@ -2,6 +2,7 @@
 
 `hooks` holds the specification's JSON documents as models, `catalog` our service and its
 prefetch templates, `gather` collects the FHIR resources (prefetch, else the EHR's FHIR
-server), `cards` words the answer, `client_auth` checks the EHR's JWT and `records` keeps
-the cards issued and the feedback received.
+server) and `sources` reads the client history from them, `cards` words the answer,
+`client_auth` checks the EHR's JWT and `records` keeps the cards issued and the feedback
+received.
 """

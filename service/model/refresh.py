@@ -17,7 +17,7 @@ import mlflow
 from starlette.concurrency import run_in_threadpool
 
 from models.store import configure_mlflow
-from service.model_holder import ModelHolder
+from service.model.holder import ModelHolder
 
 logger = logging.getLogger("alliance_risk.model")
 

@@ -20,16 +20,10 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.cds.records import CdsRecords
-from service.security.jwt import (
-    CDS_REQUIRED_CLAIMS,
-    JwtVerifier,
-    KeyConfigurationError,
-    ReplayCache,
-    TokenRejectedError,
-    bearer_token,
-    load_keys,
-)
+from service.ehr.cds.records import CdsRecords
+from service.security.jwt import CDS_REQUIRED_CLAIMS, JwtVerifier, TokenRejectedError, bearer_token
+from service.security.keys import KeyConfigurationError, load_keys
+from service.security.replay import ReplayCache
 from service.settings import Settings
 
 logger = logging.getLogger("alliance_risk.cds")

@@ -7,17 +7,17 @@ import math
 import numpy as np
 
 from data_schemas.records import ClientHistory
-from features.registry import FEATURES, format_value
+from features.registry import feature, format_value
 from models.predictor import SYNTHETIC_DATA_NOTICE, ClientPrediction
-from service.model_holder import ServedModel
-from service.schemas import (
+from service.answers.schemas import (
     Contribution,
     Explanation,
     ModelIdentity,
     OutcomeResult,
     PredictionResponse,
 )
-from service.wording import DECISION_SUPPORT_NOTICE, summary_sentence
+from service.answers.wording import DECISION_SUPPORT_NOTICE, summary_sentence
+from service.model.holder import ServedModel
 
 
 def identity(served: ServedModel) -> ModelIdentity:
@@ -38,11 +38,14 @@ def notices(served: ServedModel) -> list[str]:
     return out
 
 
-def _contributions(values: np.ndarray, contributions: np.ndarray) -> list[Contribution]:
+def _contributions(
+    names: tuple[str, ...], values: np.ndarray, contributions: np.ndarray
+) -> list[Contribution]:
+    """Each feature's contribution, largest first, looked up in the registry by name."""
     order = np.argsort(-np.abs(contributions), kind="stable")
     out = []
     for i in order:
-        spec = FEATURES[i]
+        spec = feature(names[i])
         value = float(values[i])
         phi = float(contributions[i])
         # model_construct: every value is already typed (registry strings, model floats);
@@ -67,7 +70,9 @@ def build_response(
     """The full answer for one client."""
     results = {}
     for name, outcome in prediction.outcomes.items():
-        contributions = _contributions(prediction.feature_values, outcome.contributions)
+        contributions = _contributions(
+            prediction.feature_names, prediction.feature_values, outcome.contributions
+        )
         top = next((c for c in contributions if c.direction != "neutral"), None)
         thresholds = served.predictor.outcomes[name].thresholds
         results[name] = OutcomeResult(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import uuid
 
-from service.cds.hooks import SUMMARY_MAX_CHARS, Card, Indicator, Link, Source
-from service.fhir_answers import factor_sentence, model_text, top_factors
-from service.schemas import PredictionResponse
-from service.wording import OUTCOME_TITLES, one_in, percent
+from service.answers.schemas import PredictionResponse
+from service.answers.wording import OUTCOME_TITLES, one_in, percent
+from service.ehr.cds.hooks import SUMMARY_MAX_CHARS, Card, Indicator, Link, Source
+from service.ehr.fhir import factor_sentence, model_text, top_factors
 
 INDICATOR_OF_BAND: dict[str, Indicator] = {
     "low": "info",
