@@ -24,6 +24,7 @@ from dask.delayed import Delayed
 from distributed import Client, Future
 
 from data_schemas.problems import DataValidationError, Problem
+from data_schemas.ranges import OUTCOME_COLUMNS
 from data_schemas.tables import ClinicTables, frame_as_text, parse_and_check, table_source
 
 TABLES = ("clients", "therapists", "sessions")
@@ -157,9 +158,9 @@ def load_bucketed(
                 Problem(
                     "clients",
                     None,
-                    "dropout",
+                    "episode_end_reason",
                     None,
-                    "training needs the outcome columns dropout and violence",
+                    "training needs the outcome columns " + ", ".join(OUTCOME_COLUMNS),
                 )
             )
     if found:

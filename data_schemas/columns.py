@@ -118,33 +118,37 @@ CLIENTS = TableSpec(
         ),
         ColumnSpec("setting", Kind.TEXT, "Treatment setting.", allowed=_values(ranges.Setting)),
         ColumnSpec(
-            "dropout",
+            "violent_incident_this_episode",
             Kind.BOOLEAN,
-            "Ended treatment on their own before it was done (training only).",
+            "A violent incident toward others is already recorded in this episode; when true, "
+            "no violence estimate is given (the model estimates a first incident). Optional; "
+            "used when scoring, not in training.",
+            nullable=True,
+        ),
+        ColumnSpec(
+            "episode_end_date",
+            Kind.DATE,
+            "Date the clinic recorded the end of the episode; empty while it is ongoing "
+            "(training only).",
             nullable=True,
             outcome=True,
         ),
         ColumnSpec(
-            "dropout_after_session",
-            Kind.INTEGER,
-            "Last session attended before dropping out; empty without dropout (training only).",
+            "episode_end_reason",
+            Kind.TEXT,
+            "How the episode ended: completed (planned or agreed), dropout (stopped attending "
+            "without agreement before the planned end), transferred (referred elsewhere or "
+            "moved) or other; empty while it is ongoing (training only).",
             nullable=True,
-            value_range=ranges.DROPOUT_AFTER_SESSION,
+            allowed=_values(ranges.EpisodeEndReason),
             outcome=True,
         ),
         ColumnSpec(
-            "violence",
-            Kind.BOOLEAN,
-            "Any violent incident toward others during the episode (training only).",
+            "first_violence_date",
+            Kind.DATE,
+            "Date of the first violent incident toward others recorded in this episode; empty "
+            "when none was recorded (training only).",
             nullable=True,
-            outcome=True,
-        ),
-        ColumnSpec(
-            "violence_after_session",
-            Kind.INTEGER,
-            "Last session held before the first incident, 0 = before session 1 (training only).",
-            nullable=True,
-            value_range=ranges.VIOLENCE_AFTER_SESSION,
             outcome=True,
         ),
     ),

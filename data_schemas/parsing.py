@@ -12,6 +12,7 @@ import pandas as pd
 
 from data_schemas.columns import PANDAS_DTYPES, ColumnSpec, Kind, TableSpec
 from data_schemas.problems import Problem
+from data_schemas.ranges import RETIRED_OUTCOME_COLUMNS
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
@@ -62,8 +63,11 @@ def parse_table(raw: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, list[
     raw = raw.copy()
     raw.index = pd.RangeIndex(1, len(raw) + 1)
     known = set(spec.column_names)
+    retired = RETIRED_OUTCOME_COLUMNS if spec.name == "clients" else {}
     for name in raw.columns:
-        if name not in known:
+        if name in retired:
+            problems.append(Problem(spec.name, None, str(name), None, retired[name]))
+        elif name not in known:
             problems.append(
                 Problem(
                     spec.name,

@@ -52,6 +52,20 @@ class Orientation(StrEnum):
     OTHER = "other"
 
 
+class EpisodeEndReason(StrEnum):
+    """How an episode ended, as the clinic recorded it.
+
+    `dropout` is the premature-dropout outcome: the client stopped attending without
+    agreement, before the planned end (Swift & Greenberg 2012, J Consult Clin Psychol
+    80(4)). The other endings compete with it: they end the episode without a dropout.
+    """
+
+    COMPLETED = "completed"  # a planned or agreed ending
+    DROPOUT = "dropout"
+    TRANSFERRED = "transferred"  # referred elsewhere, or moved
+    OTHER = "other"
+
+
 class AllianceRater(StrEnum):
     CLIENT = "client"
     THERAPIST = "therapist"
@@ -132,8 +146,6 @@ CASELOAD = NumericRange(0, None)
 SESSION_NUMBER = NumericRange(1, None)
 GAD7 = NumericRange(0, 21)
 PRE_SESSION_DISTRESS = NumericRange(0, 10)
-DROPOUT_AFTER_SESSION = NumericRange(1, None)
-VIOLENCE_AFTER_SESSION = NumericRange(0, None)
 
 #: The product predicts after each of the first five sessions (the landmarks).
 LANDMARKS: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -141,10 +153,30 @@ LANDMARKS: tuple[int, ...] = (1, 2, 3, 4, 5)
 #: Ages below this are child or adolescent clients (TASC-R is their instrument).
 ADULT_AGE_YEARS = 18
 
-#: Columns that describe what happened after prediction time; never model inputs.
-OUTCOME_COLUMNS: tuple[str, ...] = (
-    "dropout",
-    "dropout_after_session",
-    "violence",
-    "violence_after_session",
-)
+#: Columns of the clients table that describe what happened after prediction time: needed
+#: for training, never model inputs, absent or ignored when scoring.
+OUTCOME_COLUMNS: tuple[str, ...] = ("episode_end_date", "episode_end_reason", "first_violence_date")
+
+#: Outcome columns of data contract v1, refused with how each maps to v2.
+RETIRED_OUTCOME_COLUMNS: dict[str, str] = {
+    "dropout": (
+        "is a data contract v1 column; v2 records how the episode ended instead: give "
+        "episode_end_reason (dropout = true becomes 'dropout'; an ended episode without dropout "
+        "becomes 'completed', 'transferred' or 'other'; an episode still in progress stays "
+        "empty) and episode_end_date"
+    ),
+    "dropout_after_session": (
+        "is a data contract v1 column; v2 takes episode_end_date instead, the date the clinic "
+        "recorded the end of the episode (on or after the last booked session, attended or "
+        "missed), and finds the landmark rows from the sessions"
+    ),
+    "violence": (
+        "is a data contract v1 column; v2 takes first_violence_date instead: the date of the "
+        "first violent incident toward others in this episode (violence = true), empty when "
+        "none was recorded (violence = false)"
+    ),
+    "violence_after_session": (
+        "is a data contract v1 column; v2 takes first_violence_date instead: the date of the "
+        "incident rather than the session after which it happened"
+    ),
+}

@@ -56,6 +56,12 @@ class ClientRecord(_Record):
     substance_misuse: bool
     primary_problem: ranges.PrimaryProblem
     setting: ranges.Setting
+    violent_incident_this_episode: bool | None = Field(
+        default=None,
+        description="True when a violent incident toward others is already recorded in this "
+        "episode: the model estimates a first incident, so no violence estimate is given. "
+        "When left out, the violence estimate assumes no incident so far.",
+    )
 
 
 class SessionRecord(_Record):

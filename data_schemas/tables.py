@@ -8,6 +8,7 @@ checks every rule and either returns `ClinicTables` that are safe to use or rais
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from data_schemas import validation
 from data_schemas.columns import CLIENTS, SESSIONS, THERAPISTS, TableSpec
 from data_schemas.parsing import parse_table
 from data_schemas.problems import DataValidationError, Problem
+from data_schemas.ranges import OUTCOME_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,18 @@ class ClinicTables:
     therapists: pd.DataFrame
     sessions: pd.DataFrame
 
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {"clients": self.clients, "therapists": self.therapists, "sessions": self.sessions}
+
+    def latest_date(self) -> dt.date | None:
+        """The latest date anywhere in the tables: the export date unless one is given."""
+        latest = validation.latest_date(self.frames())
+        return None if latest is None else latest.date()
+
     @property
     def has_outcomes(self) -> bool:
-        return "dropout" in self.clients.columns and "violence" in self.clients.columns
+        """Whether the clients table carries the outcome columns training needs."""
+        return set(OUTCOME_COLUMNS) <= set(self.clients.columns)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -154,16 +165,17 @@ def parse_and_check(
     if not any(p.row is None for p in problems):
         problems += validation.check_clients(clients, therapists)
         problems += validation.check_sessions(sessions, clients)
-        problems += validation.check_outcome_sessions(clients, sessions)
-    present_outcomes = [c for c in ("dropout", "violence") if c in raw_clients.columns]
-    if len(present_outcomes) == 1:
+        problems += validation.check_sessions_within_episodes(sessions, clients)
+    present_outcomes = [c for c in OUTCOME_COLUMNS if c in raw_clients.columns]
+    if 0 < len(present_outcomes) < len(OUTCOME_COLUMNS):
         problems.append(
             Problem(
                 "clients",
                 None,
                 None,
                 None,
-                "give both outcome columns (dropout and violence) or neither",
+                "give all the outcome columns (" + ", ".join(OUTCOME_COLUMNS) + ") or none; "
+                "found only " + ", ".join(present_outcomes),
             )
         )
     return ClinicTables(clients, therapists, sessions), problems
@@ -186,9 +198,9 @@ def load_clinic_data(folder: str | Path, *, require_outcomes: bool = False) -> C
             Problem(
                 "clients",
                 None,
-                "dropout",
+                "episode_end_reason",
                 None,
-                "training needs the outcome columns dropout and violence",
+                "training needs the outcome columns " + ", ".join(OUTCOME_COLUMNS),
             )
         )
     if problems:

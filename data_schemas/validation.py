@@ -98,40 +98,8 @@ def check_clients(clients: pd.DataFrame, therapists: pd.DataFrame) -> list[Probl
         "therapist_id",
         "no therapist with this id in the therapists table",
     )
-    for flag, when in (
-        ("dropout", "dropout_after_session"),
-        ("violence", "violence_after_session"),
-    ):
-        if flag not in clients.columns:
-            continue
-        if when not in clients.columns:
-            reason = f"required column is missing (needed with {flag})"
-            problems.append(Problem("clients", None, when, None, reason))
-            continue
-        happened = clients[flag].fillna(False).astype(bool)
-        problems += _flag(
-            "clients",
-            clients,
-            clients[flag].isna(),
-            flag,
-            "must not be empty when outcomes are given",
-            show=False,
-        )
-        problems += _flag(
-            "clients",
-            clients,
-            happened & clients[when].isna(),
-            when,
-            f"must be given when {flag} is true",
-            show=False,
-        )
-        problems += _flag(
-            "clients",
-            clients,
-            ~happened & clients[when].notna(),
-            when,
-            f"must be empty when {flag} is false",
-        )
+    if set(ranges.OUTCOME_COLUMNS) <= set(clients.columns):
+        problems += check_episode_outcomes(clients)
     return problems
 
 
@@ -221,24 +189,101 @@ def check_sessions(sessions: pd.DataFrame, clients: pd.DataFrame) -> list[Proble
     return problems
 
 
-def check_outcome_sessions(clients: pd.DataFrame, sessions: pd.DataFrame) -> list[Problem]:
-    """`dropout_after_session` must name a session the client attended."""
-    if "dropout_after_session" not in clients.columns:
-        return []
-    attended = sessions[sessions["attended"].fillna(False).astype(bool)]
-    attended_keys = pd.MultiIndex.from_frame(attended[["client_id", "session_number"]])
-    given = clients[["client_id", "dropout_after_session"]].dropna()
-    keys = pd.MultiIndex.from_frame(given)
-    missing = pd.Series(~keys.isin(attended_keys), index=given.index).reindex(
-        clients.index, fill_value=False
-    )
-    return _flag(
+def check_episode_outcomes(clients: pd.DataFrame) -> list[Problem]:
+    """An episode's end and first incident must fit together and fit its intake.
+
+    The end date and reason are given together (both empty while the episode is ongoing);
+    neither the end nor an incident may come before intake; an incident is recorded only
+    during the episode, so not after its end.
+    """
+    end, reason = clients["episode_end_date"], clients["episode_end_reason"]
+    intake, incident = clients["intake_date"], clients["first_violence_date"]
+    problems = _flag(
         "clients",
         clients,
-        missing,
-        "dropout_after_session",
-        "must be the number of a session this client attended",
+        reason.notna() & end.isna(),
+        "episode_end_date",
+        "must be given when episode_end_reason is given (the date the episode ended)",
     )
+    problems += _flag(
+        "clients",
+        clients,
+        end.notna() & reason.isna(),
+        "episode_end_reason",
+        "must be given when episode_end_date is given: completed, dropout, transferred or other",
+        show=False,
+    )
+    problems += _flag(
+        "clients", clients, end < intake, "episode_end_date", "must not be before the intake date"
+    )
+    problems += _flag(
+        "clients",
+        clients,
+        incident < intake,
+        "first_violence_date",
+        "must not be before the intake date (an incident before this episode is history, "
+        "recorded as history_of_violence)",
+    )
+    problems += _flag(
+        "clients",
+        clients,
+        incident > end,
+        "first_violence_date",
+        "must not be after episode_end_date: incidents are recorded only during the episode",
+    )
+    return problems
+
+
+def check_sessions_within_episodes(sessions: pd.DataFrame, clients: pd.DataFrame) -> list[Problem]:
+    """No session may come after the end of its client's episode."""
+    if "episode_end_date" not in clients.columns:
+        return []
+    end = sessions["client_id"].map(
+        clients.drop_duplicates("client_id").set_index("client_id")["episode_end_date"]
+    )
+    return _flag(
+        "sessions",
+        sessions,
+        sessions["session_date"] > end,
+        "session_date",
+        "must not be after the client's episode_end_date (a session after the episode ended)",
+    )
+
+
+#: Every date of the contract: (table, column).
+DATE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("clients", "intake_date"),
+    ("clients", "episode_end_date"),
+    ("clients", "first_violence_date"),
+    ("sessions", "session_date"),
+)
+
+
+def latest_date(frames: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
+    """The latest date anywhere in the tables: the default export date (`--as-of`)."""
+    dates = [
+        frames[table][column].max()
+        for table, column in DATE_COLUMNS
+        if column in frames[table].columns and frames[table][column].notna().any()
+    ]
+    return max(dates) if dates else None
+
+
+def check_as_of(frames: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> list[Problem]:
+    """Every date after the export date: data cannot describe days after they were exported."""
+    problems = []
+    for table, column in DATE_COLUMNS:
+        frame = frames[table]
+        if column in frame.columns:
+            problems += _flag(
+                table,
+                frame,
+                frame[column] > as_of,
+                column,
+                f"is after the export date {as_of.date().isoformat()} (--as-of); give an "
+                "--as-of on or after every date in the data",
+            )
+    return problems
 
 
 def _text(value: object) -> str | None:

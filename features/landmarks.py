@@ -26,6 +26,7 @@ from features.therapist_history import (
     TherapistDropoutHistory,
     client_folds,
     cross_fitted_rates,
+    dropout_flags,
     episode_end_days,
 )
 
@@ -46,8 +47,10 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
     therapist_history : "cross_fit" (random splits) or "temporal" (count only clients
         whose last session was before this client's intake; use for temporal splits).
 
-    `fit` reads the clients' `dropout` column and no other outcome. `fit_transform` gives
-    training rows their out-of-fold therapist rate; `transform` uses the full fit.
+    `fit` reads how and when each client's episode ended (`episode_end_reason`,
+    `episode_end_date`) and no other outcome; ongoing episodes add nothing to any rate.
+    `fit_transform` gives training rows their out-of-fold therapist rate; `transform` uses
+    the full fit.
     Output: a float64 DataFrame indexed by (client_id, landmark), columns `FEATURE_NAMES`.
     """
 
@@ -85,37 +88,37 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
     def _width(self) -> int:
         return max(self.landmarks)
 
-    def _training_clients(self, tables: ClinicTables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Client ids (sorted), therapist ids and dropout flags: all that fit may read."""
-        if "dropout" not in tables.clients.columns:
+    def _training_clients(
+        self, tables: ClinicTables
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Client ids (sorted), therapist ids, dropout flags (NaN while the episode is
+        ongoing) and end days: all that fit may read of the outcomes."""
+        if not tables.has_outcomes:
             raise ValueError(
-                "fit needs the clients table's dropout column (training data with outcomes) "
-                "to learn each therapist's dropout rate"
+                "fit needs the clients table's outcome columns (training data) to learn each "
+                "therapist's dropout rate from how their clients' episodes ended"
             )
         clients = tables.clients.sort_values("client_id", kind="stable")
-        if clients["dropout"].isna().any():
-            missing = clients.loc[clients["dropout"].isna(), "client_id"].iloc[0]
-            raise ValueError(
-                f"clients: dropout is empty for client {missing!r}; give true or false"
-            )
         return (
             clients["client_id"].to_numpy(dtype=object),
             clients["therapist_id"].to_numpy(dtype=object),
-            clients["dropout"].to_numpy(dtype=bool),
+            dropout_flags(clients),
+            episode_end_days(clients),
         )
 
     def fit(self, tables: ClinicTables, y: None = None) -> Self:
-        """Learn each therapist's dropout counts from the clients' `dropout` column."""
+        """Learn each therapist's dropout counts from the ended episodes' endings."""
         self._fit(tables)
         return self
 
     def _fit(self, tables: ClinicTables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self._check_params()
-        client_ids, therapist_ids, dropout = self._training_clients(tables)
+        client_ids, therapist_ids, dropout, end_days = self._training_clients(tables)
+        ended = ~np.isnan(dropout)
         self.therapist_dropouts_ = TherapistDropoutHistory.learn(
-            therapist_ids,
-            dropout,
-            episode_end_days(tables, client_ids),
+            therapist_ids[ended],
+            dropout[ended],
+            end_days[ended],
             prior_strength=float(self.prior_strength),
             temporal=self.therapist_history == "temporal",
         )

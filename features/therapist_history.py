@@ -6,8 +6,11 @@ client's own dropout would be counted in their own feature. Two leak-free ways a
 
 - cross-fit (like scikit-learn's `TargetEncoder`): clients are split into K folds by a
   seeded permutation of their ids, and a training client's rate comes from the other folds;
-- temporal: a client's rate counts only the therapist's clients whose episode (last
-  session) ended before this client's intake, as it would have been known at the time.
+- temporal: a client's rate counts only the therapist's clients whose episode ended
+  (`episode_end_date`) before this client's intake, as it would have been known at the time.
+
+Only ended episodes count: an episode still ongoing has no known outcome yet, so it adds
+neither a dropout nor a client to anyone's rate (it still gets a rate of its own).
 
 Rates are shrunk toward the clinic-wide rate: rate = (dropouts + m * mean) / (n + m),
 with prior strength m (an empirical-Bayes style pseudo-count of m average clients), so a
@@ -25,7 +28,7 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
-from data_schemas.tables import ClinicTables
+from data_schemas.ranges import EpisodeEndReason
 
 
 def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -111,12 +114,22 @@ class TherapistDropoutHistory:
         return shrunk_rate(dropouts, clients, mean, self.prior_strength)
 
 
-def episode_end_days(tables: ClinicTables, client_ids: np.ndarray) -> np.ndarray:
-    """Day (since 1970) of each client's last session; the intake day without sessions."""
-    clients = tables.clients.set_index("client_id")
-    last_session = tables.sessions.groupby("client_id")["session_date"].max()
-    end = last_session.reindex(client_ids).fillna(clients["intake_date"].reindex(client_ids))
-    return end.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+def dropout_flags(clients: pd.DataFrame) -> np.ndarray:
+    """1.0 for an episode that ended in dropout, 0.0 for any other ending, NaN while ongoing."""
+    reason = clients["episode_end_reason"]
+    is_dropout = reason.eq(EpisodeEndReason.DROPOUT.value).fillna(False).to_numpy(dtype=bool)
+    return np.where(reason.notna().to_numpy(), is_dropout * 1.0, np.nan)
+
+
+def episode_end_days(clients: pd.DataFrame) -> np.ndarray:
+    """Day (since 1970) each client's episode ended; meaningless for an ongoing episode,
+    which `dropout_flags` marks and nothing counts."""
+    return (
+        clients["episode_end_date"]
+        .to_numpy(dtype="datetime64[ns]")
+        .astype("datetime64[D]")
+        .astype(np.int64)
+    )
 
 
 def client_folds(client_ids: np.ndarray, n_folds: int, random_state: int) -> np.ndarray:
@@ -134,17 +147,20 @@ def client_folds(client_ids: np.ndarray, n_folds: int, random_state: int) -> np.
 def fold_dropout_counts(
     therapist_ids: np.ndarray, dropout: np.ndarray, folds: np.ndarray
 ) -> pd.DataFrame:
-    """Clients and dropouts per (therapist, fold), columns `clients` and `dropouts`.
+    """Ended episodes and dropouts per (therapist, fold), columns `clients` and `dropouts`.
 
-    Counts of disjoint sets of clients add up, so the partitions of a distributed table can
-    each count their own clients and the sums are the counts of the whole clinic.
+    `dropout` is NaN for an ongoing episode, which is not counted. Counts of disjoint sets of
+    clients add up, so the partitions of a distributed table can each count their own
+    clients and the sums are the counts of the whole clinic.
     """
+    dropout = np.asarray(dropout, dtype=np.float64)
+    known = ~np.isnan(dropout)
     frame = pd.DataFrame(
         {
             "therapist_id": pd.Index(therapist_ids, dtype=object),
             "fold": np.asarray(folds, dtype=np.int64),
-            "clients": np.ones(len(folds), dtype=np.int64),
-            "dropouts": np.asarray(dropout, dtype=np.float64),
+            "clients": known.astype(np.int64),
+            "dropouts": np.where(known, dropout, 0.0),
         }
     )
     return frame.groupby(["therapist_id", "fold"]).sum()

@@ -16,13 +16,24 @@ from data_schemas.tables import ClinicTables
 from features.landmarks import LandmarkFeatureBuilder
 from models.outcome import OutcomeExplanations, OutcomeModel, OutcomeScores
 
-OUTCOMES: tuple[str, ...] = ("dropout", "violence")
-
 #: Shown wherever a model trained on synthetic data speaks: API, reports, batch files.
 SYNTHETIC_DATA_NOTICE = (
     "This model was trained on synthetic data, not on real clients. Its estimates are for "
     "demonstration and testing only and must not inform clinical decisions."
 )
+
+#: Said instead of a violence estimate when an incident is already recorded in the episode.
+VIOLENCE_WITHHELD = (
+    "a violent incident toward others is already recorded in this episode; the model "
+    "estimates the risk of a first incident, so it gives no violence estimate here"
+)
+#: Said with a violence estimate when the caller did not say whether an incident happened.
+VIOLENCE_ASSUMES_NO_INCIDENT = (
+    "the violence estimate assumes no violent incident toward others so far in this episode "
+    "(violent_incident_this_episode was not given)"
+)
+#: The outcome an incident already recorded in the episode leaves without an estimate.
+FIRST_INCIDENT_OUTCOME = "violence"
 
 #: An instrument seen in fewer than this share of training ratings earns a warning.
 RARE_INSTRUMENT_SHARE = 0.02
@@ -69,6 +80,7 @@ class ClientPrediction:
     feature_values: np.ndarray
     outcomes: dict[str, OutcomePrediction]
     warnings: list[str]
+    withheld: dict[str, str] = field(default_factory=dict)  # outcome -> why no estimate
 
 
 @dataclass
@@ -110,7 +122,8 @@ class AllianceRiskModel:
         features = self.features.transform(tables)
         if latest_only:
             features = features.groupby(level="client_id", sort=False).tail(1)
-        return self.score_frame(features, explain=explain)
+        incident = tables.clients.set_index("client_id")["violent_incident_this_episode"]
+        return withhold_first_incident(self.score_frame(features, explain=explain), incident)
 
     def score_frame(self, features: pd.DataFrame, *, explain: bool = False) -> pd.DataFrame:
         """Scores (and optionally contributions) as a flat table keyed by client and landmark."""
@@ -145,9 +158,15 @@ class AllianceRiskModel:
                 f"{landmark} sessions, so sessions after {landmark} were not used"
             )
         warnings += self._instrument_warnings(history, landmark)
+        incident = history.client.violent_incident_this_episode
+        withheld = {FIRST_INCIDENT_OUTCOME: VIOLENCE_WITHHELD} if incident else {}
+        if incident is None:
+            warnings.append(VIOLENCE_ASSUMES_NO_INCIDENT)
         row = self.features.transform_history(history, landmark)
         outcomes = {}
         for name, model in self.outcomes.items():
+            if name in withheld:
+                continue
             scores, explanation = model.score_and_explain(row, np.array([landmark]))
             outcomes[name] = OutcomePrediction(
                 outcome=name,
@@ -158,7 +177,7 @@ class AllianceRiskModel:
                 base_value=float(explanation.base_value[0]),
                 contributions=explanation.contributions[0],
             )
-        return ClientPrediction(landmark, self.feature_names, row[0], outcomes, warnings)
+        return ClientPrediction(landmark, self.feature_names, row[0], outcomes, warnings, withheld)
 
     def _instrument_warnings(self, history: ClientHistory, landmark: int) -> list[str]:
         used = {
@@ -173,3 +192,23 @@ class AllianceRiskModel:
             for code in sorted(used)
             if code in ranges.INSTRUMENTS and shares.get(code, 0.0) < RARE_INSTRUMENT_SHARE
         ]
+
+
+def withhold_first_incident(scored: pd.DataFrame, incident: pd.Series) -> pd.DataFrame:
+    """Scored rows without a violence estimate where an incident is already recorded.
+
+    `incident` is `violent_incident_this_episode` by client id (empty when not known). The
+    rows keep their dropout estimate; `violence_withheld` says which lost the violence one.
+    """
+    recorded = (
+        incident.reindex(scored.index.get_level_values("client_id"))
+        .fillna(False)
+        .to_numpy(dtype=bool)
+    )
+    out = scored.copy()
+    prefix = f"{FIRST_INCIDENT_OUTCOME}_"
+    for column in out.columns:
+        if column.startswith(prefix):
+            out[column] = out[column].where(~recorded)
+    out[f"{prefix}withheld"] = recorded
+    return out

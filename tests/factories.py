@@ -37,7 +37,11 @@ def therapist(therapist_id: str = "T1", **overrides: Any) -> Row:
 
 
 def client(client_id: str, therapist_id: str = "T1", **overrides: Any) -> Row:
-    """A client row without dropout or violence unless overridden."""
+    """A client row whose episode was completed without an incident unless overridden.
+
+    An episode with an end reason but no `episode_end_date` ends on its last session's date
+    (`clinic_tables` fills it in); `episode_end_reason=None` makes it ongoing.
+    """
     row = {
         "client_id": client_id,
         "therapist_id": therapist_id,
@@ -51,10 +55,10 @@ def client(client_id: str, therapist_id: str = "T1", **overrides: Any) -> Row:
         "substance_misuse": False,
         "primary_problem": "depression",
         "setting": "outpatient",
-        "dropout": False,
-        "dropout_after_session": None,
-        "violence": False,
-        "violence_after_session": None,
+        "violent_incident_this_episode": None,
+        "episode_end_date": None,
+        "episode_end_reason": "completed",
+        "first_violence_date": None,
     }
     return row | overrides
 
@@ -98,6 +102,12 @@ def trajectory(
     return rows
 
 
+def _incident(first_date: dt.date, *, after_session: int) -> str:
+    """The day after weekly session `after_session`; the day before session 1 for 0."""
+    days = 7 * (after_session - 1) + 1 if after_session else -1
+    return (first_date + dt.timedelta(days=days)).isoformat()
+
+
 def small_clinic_rows() -> tuple[list[Row], list[Row], list[Row]]:
     """Twelve clients of three therapists, mixed outcomes, instruments and attendance."""
     clients, sessions = [], []
@@ -106,6 +116,7 @@ def small_clinic_rows() -> tuple[list[Row], list[Row], list[Row]]:
         n_sessions = (i % 7) + 1
         dropout = i % 3 == 0
         violence = i % 5 == 0
+        first_date = dt.date(2023, 1, 5) + dt.timedelta(days=20 * i)
         clients.append(
             client(
                 client_id,
@@ -117,17 +128,17 @@ def small_clinic_rows() -> tuple[list[Row], list[Row], list[Row]]:
                 history_of_violence=violence,
                 primary_problem=list(ranges.PrimaryProblem)[i % 7].value,
                 setting=list(ranges.Setting)[i % 3].value,
-                dropout=dropout,
-                dropout_after_session=1 if dropout else None,
-                violence=violence,
-                violence_after_session=i % 4 if violence else None,
+                episode_end_reason="dropout" if dropout else "completed",
+                first_violence_date=_incident(first_date, after_session=i % 4)
+                if violence
+                else None,
             )
         )
         sessions += trajectory(
             client_id,
             [24 + (i * 7 + s * 5) % 17 if (i + s) % 4 else None for s in range(n_sessions)],
             instrument=list(ranges.INSTRUMENTS)[i % 3],
-            first_date=(dt.date(2023, 1, 5) + dt.timedelta(days=20 * i)).isoformat(),
+            first_date=first_date.isoformat(),
             missed=[s for s in range(2, n_sessions + 1) if (i + s) % 5 == 0],
             rater="therapist" if i % 4 == 2 else "client",
             gad7=[(i + s) % 22 for s in range(n_sessions)],
@@ -155,12 +166,26 @@ def _frame(rows: Sequence[Row], spec: TableSpec) -> pd.DataFrame:
     return frame
 
 
+def _with_end_dates(clients: Sequence[Row], sessions: Sequence[Row]) -> list[Row]:
+    """An ended episode without an end date ends on its last session (or intake) date."""
+    last: dict[str, str] = {}
+    for row in sessions:
+        day = pd.Timestamp(row["session_date"]).date().isoformat()
+        last[row["client_id"]] = max(last.get(row["client_id"], ""), day)
+    return [
+        row | {"episode_end_date": last.get(row["client_id"], row["intake_date"])}
+        if row.get("episode_end_reason") and row.get("episode_end_date") is None
+        else row
+        for row in clients
+    ]
+
+
 def clinic_tables(
     clients: Sequence[Row], sessions: Sequence[Row], therapists: Sequence[Row] | None = None
 ) -> ClinicTables:
     """Typed tables from rows, checked with the contract's rules (default: therapist T1)."""
     tables = ClinicTables(
-        _frame(clients, CLIENTS),
+        _frame(_with_end_dates(clients, sessions), CLIENTS),
         _frame(therapists if therapists is not None else [therapist()], THERAPISTS),
         _frame(sessions, SESSIONS),
     )
@@ -170,7 +195,7 @@ def clinic_tables(
         *validation.check_columns(tables.sessions, SESSIONS, set()),
         *validation.check_clients(tables.clients, tables.therapists),
         *validation.check_sessions(tables.sessions, tables.clients),
-        *validation.check_outcome_sessions(tables.clients, tables.sessions),
+        *validation.check_sessions_within_episodes(tables.sessions, tables.clients),
     ]
     if problems:
         raise ValueError("invalid test tables:\n" + "\n".join(p.describe() for p in problems))

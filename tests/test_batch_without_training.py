@@ -97,6 +97,10 @@ def _score(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[
     )
 
 
+def _clients_with_sessions(folder: Path) -> int:
+    return pd.read_parquet(folder / "sessions.parquet")["client_id"].nunique()
+
+
 def test_score_on_one_machine_needs_no_training_package(
     without_training: dict[str, str], small_cohort_dir: Path, tmp_path: Path
 ) -> None:
@@ -106,7 +110,7 @@ def test_score_on_one_machine_needs_no_training_package(
     )
     assert result.returncode == 0, result.stderr
     scored = pd.read_parquet(out)
-    assert len(scored) == 1500
+    assert len(scored) == _clients_with_sessions(small_cohort_dir)
     assert "dropout_shap_alliance_pomp_last" in scored.columns
 
 
@@ -125,4 +129,4 @@ def test_score_on_a_dask_cluster_needs_no_training_package(
         blocked_cluster,
     )
     assert result.returncode == 0, result.stderr
-    assert len(pd.read_parquet(out)) == 1500
+    assert len(pd.read_parquet(out)) == _clients_with_sessions(small_cohort_dir)

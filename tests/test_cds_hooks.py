@@ -44,6 +44,7 @@ from cds_support import (
 )
 from fastapi.testclient import TestClient
 
+from data_schemas.fhir import codes
 from models.predictor import SYNTHETIC_DATA_NOTICE
 from service.app import create_app
 from training.pipeline import TrainingOutcome
@@ -409,3 +410,16 @@ def test_feedback_needs_a_valid_token_and_valid_content(
     )
     assert ok.status_code == 200
     assert cds.app.state.cds.records.feedback[-1].known_card is False
+
+
+def test_a_card_says_the_violence_risk_is_not_estimated_once_an_incident_is_recorded(
+    cds: TestClient, keys: dict[str, SigningKey]
+) -> None:
+    resources = ehr_resources()
+    (episode,) = of_type(resources, "EpisodeOfCare")
+    episode["extension"].append({"url": codes.EXT_VIOLENT_INCIDENT, "valueBoolean": True})
+    response = call_service(cds, keys, hook_call(full_prefetch(resources)))
+    assert response.status_code == 200, response.text
+    (card,) = response.json()["cards"]
+    assert "violence risk not estimated" in card["summary"]
+    assert "first incident" in card["detail"]

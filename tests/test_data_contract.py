@@ -14,10 +14,10 @@ from data_schemas.tables import load_clinic_data
 
 CLIENTS = (
     "client_id,therapist_id,site_id,intake_date,age_years,sex,interpreter_used,prior_episodes,"
-    "history_of_violence,substance_misuse,primary_problem,setting,dropout,dropout_after_session,"
-    "violence,violence_after_session\n"
-    "c1,t1,s1,2024-01-05,34,F,no,0,false,no,anxiety,outpatient,yes,2,no,\n"
-    "c2,t1,,2024-02-01,15,M,1,2,true,0,depression,inpatient,no,,yes,1\n"
+    "history_of_violence,substance_misuse,primary_problem,setting,episode_end_date,"
+    "episode_end_reason,first_violence_date\n"
+    "c1,t1,s1,2024-01-05,34,F,no,0,false,no,anxiety,outpatient,2024-02-14,dropout,\n"
+    "c2,t1,,2024-02-01,15,M,1,2,true,0,depression,inpatient,,,2024-02-10\n"
 )
 THERAPISTS = (
     "therapist_id,years_experience,profession,orientation,caseload\nt1,5.5,psychologist,cbt,20\n"
@@ -128,19 +128,78 @@ def test_session_before_intake_is_rejected(tmp_path: Path) -> None:
     assert [(p.row, p.column) for p in found] == [(1, "session_date")]
 
 
-def test_outcome_columns_must_be_consistent(tmp_path: Path) -> None:
-    clients = CLIENTS.replace("yes,2,no,", "yes,,no,").replace("no,,yes,1", "no,3,yes,1")
+def test_an_end_reason_needs_an_end_date_and_the_reverse(tmp_path: Path) -> None:
+    clients = CLIENTS.replace("2024-02-14,dropout,", ",dropout,").replace(
+        "inpatient,,,2024-02-10", "inpatient,2024-03-01,,2024-02-10"
+    )
     found = problems_of(write_folder(tmp_path, clients=clients))
     assert {(p.row, p.column) for p in found} == {
-        (1, "dropout_after_session"),
-        (2, "dropout_after_session"),
+        (1, "episode_end_date"),
+        (2, "episode_end_reason"),
     }
 
 
-def test_dropout_after_session_must_be_an_attended_session(tmp_path: Path) -> None:
-    clients = CLIENTS.replace("yes,2,no,", "yes,3,no,")
+def test_an_episode_cannot_end_before_intake_nor_hold_sessions_after_its_end(
+    tmp_path: Path,
+) -> None:
+    before_intake = CLIENTS.replace("2024-02-14,dropout", "2024-01-01,dropout")
+    found = problems_of(write_folder(tmp_path / "a", clients=before_intake))
+    assert ("clients", 1, "episode_end_date", "2024-01-01") in {
+        (p.table, p.row, p.column, p.value) for p in found
+    }
+    too_early = CLIENTS.replace("2024-02-14,dropout", "2024-01-20,dropout")
+    found = problems_of(write_folder(tmp_path / "b", clients=too_early))
+    assert [(p.table, p.row, p.column, p.value) for p in found] == [
+        ("sessions", 3, "session_date", "2024-01-24")
+    ]
+
+
+def test_a_first_incident_must_fall_within_the_episode(tmp_path: Path) -> None:
+    before_intake = CLIENTS.replace("inpatient,,,2024-02-10", "inpatient,,,2024-01-31")
+    found = problems_of(write_folder(tmp_path / "a", clients=before_intake))
+    assert [(p.row, p.column, p.value) for p in found] == [(2, "first_violence_date", "2024-01-31")]
+    after_end = CLIENTS.replace("2024-02-14,dropout,", "2024-02-14,dropout,2024-02-20")
+    found = problems_of(write_folder(tmp_path / "b", clients=after_end))
+    assert [(p.row, p.column, p.value) for p in found] == [(1, "first_violence_date", "2024-02-20")]
+
+
+@pytest.mark.parametrize(
+    ("column", "says"),
+    [
+        ("dropout", "episode_end_reason"),
+        ("dropout_after_session", "episode_end_date"),
+        ("violence", "first_violence_date"),
+        ("violence_after_session", "first_violence_date"),
+    ],
+)
+def test_contract_v1_outcome_columns_are_refused_with_their_v2_mapping(
+    tmp_path: Path, column: str, says: str
+) -> None:
+    header, *rows = CLIENTS.splitlines()
+    clients = "\n".join([f"{header},{column}", *(f"{row}," for row in rows)]) + "\n"
     found = problems_of(write_folder(tmp_path, clients=clients))
-    assert [(p.row, p.column) for p in found] == [(1, "dropout_after_session")]
+    assert len(found) == 1
+    assert (found[0].table, found[0].row, found[0].column) == ("clients", None, column)
+    assert "contract v1" in found[0].reason
+    assert says in found[0].reason
+
+
+def test_outcome_columns_come_all_together(tmp_path: Path) -> None:
+    header, *rows = CLIENTS.splitlines()
+    clients = "\n".join(line.rsplit(",", 1)[0] for line in [header, *rows]) + "\n"
+    found = problems_of(write_folder(tmp_path, clients=clients))
+    assert len(found) == 1
+    assert "first_violence_date" in found[0].reason
+
+
+def test_a_violent_incident_this_episode_flag_is_optional(tmp_path: Path) -> None:
+    header, *rows = CLIENTS.splitlines()
+    flagged = [f"{rows[0]},", f"{rows[1]},yes"]
+    clients = "\n".join([f"{header},violent_incident_this_episode", *flagged]) + "\n"
+    tables = load_clinic_data(write_folder(tmp_path / "with", clients=clients))
+    assert tables.clients["violent_incident_this_episode"].tolist() == [pd.NA, True]
+    without = load_clinic_data(write_folder(tmp_path / "without"))
+    assert without.clients["violent_incident_this_episode"].isna().all()
 
 
 def test_missing_file_unknown_column_and_missing_column_are_reported(tmp_path: Path) -> None:

@@ -23,7 +23,12 @@ from data_schemas.buckets import (
 from data_schemas.problems import DataValidationError
 from data_schemas.tables import ClinicTables, load_clinic_data, write_clinic_data
 from features.landmarks import LandmarkFeatureBuilder
-from features.therapist_history import client_folds, fold_dropout_counts, out_of_fold_rates
+from features.therapist_history import (
+    client_folds,
+    dropout_flags,
+    fold_dropout_counts,
+    out_of_fold_rates,
+)
 from models.pyfunc import load_predictor
 from service.batch.cluster import score_dataset_on_cluster
 from service.batch.scoring import score_folder
@@ -105,7 +110,7 @@ def test_bucketed_out_of_fold_rates_equal_single_machine_training_rows(
         pd.concat(
             fold_dropout_counts(
                 p.clients["therapist_id"].to_numpy(dtype=object),
-                p.clients["dropout"].to_numpy(dtype=bool),
+                dropout_flags(p.clients),
                 folds.reindex(p.clients["client_id"]).to_numpy(),
             )
             for p in parts

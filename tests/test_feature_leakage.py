@@ -104,36 +104,33 @@ def test_landmark_features_ignore_the_clients_own_outcomes(therapist_history: st
     builder = LandmarkFeatureBuilder(therapist_history=therapist_history)
     before = builder.fit_transform(clinic_tables(clients, sessions, therapists))
     for i, row in enumerate(clients):
+        dropped = row["episode_end_reason"] == "dropout"
         flipped = row | {
-            "dropout": not row["dropout"],
-            "dropout_after_session": None if row["dropout"] else 1,
-            "violence": not row["violence"],
-            "violence_after_session": None if row["violence"] else 0,
+            "episode_end_reason": "completed" if dropped else "dropout",
+            "first_violence_date": None,
         }
         changed = clinic_tables([*clients[:i], flipped, *clients[i + 1 :]], sessions, therapists)
         after = clone(builder).fit_transform(changed)
         pd.testing.assert_frame_equal(after.loc[[row["client_id"]]], before.loc[[row["client_id"]]])
 
 
-def test_fit_reads_no_outcome_but_dropout(small_clinic: ClinicTables) -> None:
-    only_dropout = dataclasses.replace(
-        small_clinic,
-        clients=small_clinic.clients.drop(
-            columns=["dropout_after_session", "violence", "violence_after_session"]
-        ),
-    )
+def test_fit_reads_no_outcome_but_how_and_when_episodes_ended(
+    small_clinic: ClinicTables,
+) -> None:
+    no_incidents = small_clinic.clients.assign(first_violence_date=pd.NaT)
+    only_endings = dataclasses.replace(small_clinic, clients=no_incidents)
     for mode in ("cross_fit", "temporal"):
         pd.testing.assert_frame_equal(
-            LandmarkFeatureBuilder(therapist_history=mode).fit_transform(only_dropout),
+            LandmarkFeatureBuilder(therapist_history=mode).fit_transform(only_endings),
             LandmarkFeatureBuilder(therapist_history=mode).fit_transform(small_clinic),
         )
 
 
-def test_fit_without_dropout_column_says_what_is_missing(small_clinic: ClinicTables) -> None:
+def test_fit_without_outcome_columns_says_what_is_missing(small_clinic: ClinicTables) -> None:
     no_outcomes = dataclasses.replace(
         small_clinic, clients=small_clinic.clients.drop(columns=list(ranges.OUTCOME_COLUMNS))
     )
-    with pytest.raises(ValueError, match="dropout column"):
+    with pytest.raises(ValueError, match="outcome columns"):
         LandmarkFeatureBuilder().fit(no_outcomes)
     fitted = LandmarkFeatureBuilder().fit(small_clinic)
     assert len(fitted.transform(no_outcomes)) == len(fitted.transform(small_clinic))
@@ -145,7 +142,7 @@ def test_fit_without_dropout_column_says_what_is_missing(small_clinic: ClinicTab
 def _rate_tables(dropouts: dict[str, list[bool]]) -> ClinicTables:
     """One session per client; `dropouts` maps each therapist to their clients' dropout."""
     clients = [
-        client(f"{t}C{i}", t, dropout=d, dropout_after_session=1 if d else None)
+        client(f"{t}C{i}", t, episode_end_reason="dropout" if d else "completed")
         for t, flags in dropouts.items()
         for i, d in enumerate(flags)
     ]
@@ -160,6 +157,19 @@ def test_full_fit_rate_is_shrunk_toward_the_clinic_mean() -> None:
     clinic_mean = 3 / 8
     assert (rates.loc[["T1C0", "T1C3"]] == (3 + 4.0 * clinic_mean) / (4 + 4.0)).all()
     assert (rates.loc[["T2C0", "T2C3"]] == (0 + 4.0 * clinic_mean) / (4 + 4.0)).all()
+
+
+def test_an_ongoing_episode_adds_nothing_to_any_rate() -> None:
+    ended = _rate_tables({"T1": [True, False, False, False]})
+    ongoing = client("T1C9", episode_end_reason=None)
+    both = clinic_tables(
+        [*ended.clients.to_dict("records"), ongoing],
+        [*ended.sessions.to_dict("records"), *trajectory("T1C9", [40])],
+        [therapist(t) for t in ("T1", "T2", "T3")],
+    )
+    rates = LandmarkFeatureBuilder().fit(both).transform(both)[RATE]
+    alone = LandmarkFeatureBuilder().fit(ended).transform(ended)[RATE]
+    assert rates.loc["T1C9"].iloc[0] == alone.loc["T1C0"].iloc[0] == 0.25
 
 
 def test_therapist_without_history_gets_the_clinic_mean() -> None:
@@ -191,10 +201,10 @@ def test_folds_depend_only_on_client_ids_and_seed() -> None:
 
 def test_temporal_rate_counts_only_clients_who_ended_before_intake() -> None:
     clients = [
-        client("P1", intake_date="2023-01-02", dropout=True, dropout_after_session=1),
-        client("P2", intake_date="2023-03-01", dropout=False),
-        client("P3", intake_date="2023-06-01", dropout=True, dropout_after_session=1),
-        client("P4", "T2", intake_date="2023-02-01", dropout=True, dropout_after_session=1),
+        client("P1", intake_date="2023-01-02", episode_end_reason="dropout"),
+        client("P2", intake_date="2023-03-01"),
+        client("P3", intake_date="2023-06-01", episode_end_reason="dropout"),
+        client("P4", "T2", intake_date="2023-02-01", episode_end_reason="dropout"),
         client("X", intake_date="2024-01-08"),
     ]
     sessions = (
@@ -236,10 +246,14 @@ def test_cross_fitted_rate_ignores_own_fold_outcomes_on_generated_cohort(
     ids = cohort.clients["client_id"].to_numpy(dtype=object)
     in_fold_0 = client_folds(ids, 5, 0) == 0
     clients = cohort.clients.copy()
-    clients.loc[in_fold_0, "dropout"] = ~clients.loc[in_fold_0, "dropout"]
+    dropped = clients["episode_end_reason"].eq("dropout")
+    clients.loc[in_fold_0, "episode_end_reason"] = dropped[in_fold_0].map(
+        {True: "completed", False: "dropout"}
+    )
     flipped = dataclasses.replace(cohort, clients=clients)
     before = LandmarkFeatureBuilder().fit_transform(cohort)
     after = LandmarkFeatureBuilder().fit_transform(flipped)
-    fold_0 = list(ids[in_fold_0])
+    with_rows = set(before.index.get_level_values("client_id"))
+    fold_0 = [client_id for client_id in ids[in_fold_0] if client_id in with_rows]
     pd.testing.assert_frame_equal(after.loc[fold_0], before.loc[fold_0])
     assert not after[RATE].equals(before[RATE])

@@ -6,6 +6,7 @@ Leakage and the therapist dropout rate are tested in `test_feature_leakage.py`.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 
 import numpy as np
@@ -26,6 +27,7 @@ from features import (
     format_value,
     landmark_labels,
 )
+from features.labels import OutcomeDefinitions
 from training.synthetic import generate_cohort
 
 RATE = "therapist_dropout_rate_oof"
@@ -286,29 +288,95 @@ def test_client_and_therapist_attributes_are_encoded(small_clinic: ClinicTables)
 # --- Labels -------------------------------------------------------------------------------
 
 
+AS_OF = dt.date(2024, 6, 1)
+
+
+def _labels(
+    clients: list[dict], sessions: list[dict], *, horizon: int | None = None
+) -> pd.DataFrame:
+    tables = clinic_tables(clients, sessions)
+    index = LandmarkFeatureBuilder().fit(tables).transform(tables).index
+    return landmark_labels(tables, index, OutcomeDefinitions(AS_OF, horizon))
+
+
 def test_labels_follow_the_task_definitions() -> None:
-    tables = clinic_tables(
+    """Sessions weekly from 2024-01-15 (session k on 2024-01-15 + 7 (k - 1) days)."""
+    labels = _labels(
         [
             client("none"),
-            client("drop2", dropout=True, dropout_after_session=2),
-            client("viol0", violence=True, violence_after_session=0),
-            client("viol3", violence=True, violence_after_session=3),
+            client("drop", episode_end_reason="dropout"),
+            client("moved", episode_end_reason="transferred"),
+            client("viol0", first_violence_date="2024-01-10"),
+            client("viol3", first_violence_date="2024-01-29"),
         ],
-        [r for c in ("none", "drop2", "viol0", "viol3") for r in trajectory(c, [40] * 5)],
+        [r for c in ("none", "drop", "moved", "viol0", "viol3") for r in trajectory(c, [40] * 5)],
     )
-    index = pd.MultiIndex.from_product(
-        [["none", "drop2", "viol0", "viol3"], range(1, 6)], names=["client_id", "landmark"]
+    dropout = labels["dropout"].groupby(level="client_id").first()
+    assert dropout.to_dict() == {"drop": 1.0, "moved": 0.0, "none": 0.0, "viol0": 0.0, "viol3": 0.0}
+    assert labels["violence"].loc["none"].tolist() == [0.0] * 5
+    assert labels["violence"].loc["viol0"].isna().all()
+    assert labels["violence_status"].loc["viol0"].eq("excluded").all()
+    # The incident on 2024-01-29 is on session 3's date: rows 1 and 2 see it coming.
+    np.testing.assert_array_equal(
+        labels["violence"].loc["viol3"], [1.0, 1.0, math.nan, math.nan, math.nan]
     )
-    labels = landmark_labels(tables, index)
+    assert labels["violence_status"].loc["viol3"].tolist() == ["event"] * 2 + ["excluded"] * 3
+
+
+def test_a_client_who_missed_a_session_and_never_came_back_has_a_dropout_row_at_it() -> None:
+    """Attended sessions 1 and 2, missed session 3, and the clinic recorded the dropout
+    a few weeks later: the missed session is a landmark row, labelled dropout."""
+    sessions = trajectory("gone", [46, 36, None], missed=[3])
+    tables = clinic_tables(
+        [client("gone", episode_end_reason="dropout", episode_end_date="2024-02-20")], sessions
+    )
+    features = LandmarkFeatureBuilder().fit(tables).transform(tables)
+    labels = landmark_labels(tables, features.index, OutcomeDefinitions(AS_OF))
+    assert labels.loc[("gone", 3), "dropout"] == 1.0
+    assert features.loc[("gone", 3), "latest_session_missed"] == 1.0
+
+
+def test_an_ongoing_episode_is_in_no_dropout_row_and_counted_as_censored() -> None:
+    labels = _labels([client("open", episode_end_reason=None)], trajectory("open", [40] * 4))
+    assert labels["dropout"].isna().all()
+    assert labels["dropout_status"].eq("censored").all()
+    assert labels["violence_status"].eq("censored").all()
+
+
+def test_an_ongoing_episode_with_an_incident_keeps_its_violence_event() -> None:
+    labels = _labels(
+        [client("open", episode_end_reason=None, first_violence_date="2024-01-23")],
+        trajectory("open", [40] * 4),
+    )
+    assert labels["violence"].tolist()[:2] == [1.0, 1.0]
+    assert labels["violence_status"].tolist() == ["event", "event", "excluded", "excluded"]
+
+
+def test_a_violence_horizon_counts_incidents_within_it_and_censors_short_follow_up() -> None:
+    """Horizon 30 days. `soon` has an incident 20 days after session 1; `late` 50 days after
+    session 1 and completed later; `short` ended (no incident) 10 days after session 5."""
+    sessions = [
+        *trajectory("soon", [40] * 5),
+        *trajectory("late", [40] * 5),
+        *trajectory("short", [40] * 5),
+    ]
+    labels = _labels(
+        [
+            client("soon", first_violence_date="2024-02-04", episode_end_date="2024-04-01"),
+            client("late", first_violence_date="2024-03-05", episode_end_date="2024-04-01"),
+            client("short", episode_end_date="2024-02-22"),
+        ],
+        sessions,
+        horizon=30,
+    )
     nan = math.nan
-    expected = pd.DataFrame(
-        {
-            "dropout": [0.0] * 5 + [1, 1, nan, nan, nan] + [0.0] * 10,
-            "violence": [0.0] * 10 + [nan] * 5 + [1, 1, 1, nan, nan],
-        },
-        index=index,
-    )
-    pd.testing.assert_frame_equal(labels, expected)
+    # soon: sessions 1 (01-15) and 2 (01-22) see it within 30 days; 3 (01-29) too; 4 is after.
+    np.testing.assert_array_equal(labels.loc["soon", "violence"], [1.0, 1.0, 1.0, nan, nan])
+    # late: 03-05 is 50, 43, 36, 29 and 22 days after sessions 1 to 5.
+    np.testing.assert_array_equal(labels.loc["late", "violence"], [0.0, 0.0, 0.0, 1.0, 1.0])
+    # short: followed to 02-22, which is 30 days or more after sessions 1 and 2 only.
+    np.testing.assert_array_equal(labels.loc["short", "violence"], [0.0, 0.0, nan, nan, nan])
+    assert labels.loc["short", "violence_status"].tolist()[2:] == ["censored"] * 3
 
 
 def test_labels_need_the_outcome_columns(small_clinic: ClinicTables) -> None:
@@ -317,7 +385,7 @@ def test_labels_need_the_outcome_columns(small_clinic: ClinicTables) -> None:
     )
     index = LandmarkFeatureBuilder().fit(small_clinic).transform(small_clinic).index
     with pytest.raises(ValueError, match="outcome columns"):
-        landmark_labels(no_outcomes, index)
+        landmark_labels(no_outcomes, index, OutcomeDefinitions(AS_OF))
 
 
 # --- The API path ------------------------------------------------------------------------

@@ -297,3 +297,23 @@ def test_a_body_that_is_not_fhir_json_gets_415(client: TestClient) -> None:
     )
     assert response.status_code == 415
     OperationOutcome.model_validate(response.json())
+
+
+def test_an_incident_recorded_on_the_episode_withholds_the_violence_risk_assessment(
+    client: TestClient,
+) -> None:
+    body = copy.deepcopy(EXAMPLE_HISTORY)
+    body["client"]["violent_incident_this_episode"] = True
+    history = ClientHistory.model_validate(body)
+    bundle = json.loads(bundle_from_history(history).model_dump_json())
+    assert history_from_bundle(bundle).history.client.violent_incident_this_episode is True
+    response = evaluate(client, bundle)
+    assert response.status_code == 200, response.text
+    (dropout,) = resources(response.json(), "RiskAssessment")
+    assert dropout["prediction"][0]["outcome"]["coding"][0]["code"] == "dropout"
+    assert any("first incident" in note["text"] for note in dropout["note"])
+
+
+def test_without_the_incident_extension_the_flag_stays_unknown() -> None:
+    read = history_from_bundle(example_bundle()).history
+    assert read.client.violent_incident_this_episode is None

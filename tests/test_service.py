@@ -251,3 +251,27 @@ def test_without_a_model_the_service_is_alive_but_not_ready(mlflow_home: Any) ->
         predicted = unready.post("/v1/predictions", json=EXAMPLE_HISTORY)
         assert predicted.status_code == 503
         assert predicted.json()["title"] == "Model not ready"
+
+
+def test_no_violence_estimate_once_an_incident_is_recorded_in_the_episode(
+    client: TestClient,
+) -> None:
+    response = client.post(
+        "/v1/predictions", json=history(client__violent_incident_this_episode=True)
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body["predictions"]) == {"dropout"}
+    assert "first incident" in body["withheld"]["violence"]
+    schema_validator(client, "PredictionResponse").validate(body)
+
+
+def test_the_violence_estimate_says_when_it_assumes_no_incident_so_far(client: TestClient) -> None:
+    unknown = client.post("/v1/predictions", json=EXAMPLE_HISTORY).json()
+    assert any("assumes no violent incident" in warning for warning in unknown["warnings"])
+    told = client.post(
+        "/v1/predictions", json=history(client__violent_incident_this_episode=False)
+    ).json()
+    assert not any("assumes no violent incident" in warning for warning in told["warnings"])
+    assert set(told["predictions"]) == {"dropout", "violence"}
+    assert told["withheld"] == {}

@@ -166,8 +166,13 @@ def test_invalid_data_are_refused_and_nothing_is_registered(
 
 
 def test_batch_scoring_writes_one_row_per_client_with_the_notice(
-    trained_model: TrainingOutcome, small_cohort_dir: Path, tmp_path: Path
+    trained_model: TrainingOutcome,
+    small_cohort: SyntheticCohort,
+    small_cohort_dir: Path,
+    tmp_path: Path,
 ) -> None:
+    """One row per client with a session (clients whose first session lies after the
+    export have none); no violence estimate where an incident is already recorded."""
     out = tmp_path / "scores.parquet"
     result = runner.invoke(
         app, ["score", "--data", str(small_cohort_dir), "--out", str(out), "--explain"]
@@ -175,12 +180,20 @@ def test_batch_scoring_writes_one_row_per_client_with_the_notice(
     assert result.exit_code == 0, result.output
     scored = pd.read_parquet(out)
     assert scored["client_id"].is_unique
-    assert len(scored) == 1500
+    assert len(scored) == small_cohort.tables.sessions["client_id"].nunique()
+    incident = small_cohort.tables.clients.set_index("client_id")["violent_incident_this_episode"]
+    recorded = incident.reindex(scored["client_id"]).to_numpy(dtype=bool)
+    assert recorded.any()
+    assert scored["violence_withheld"].to_numpy().tolist() == recorded.tolist()
+    assert scored.loc[recorded, "violence_probability"].isna().all()
+    assert scored.loc[~recorded, "violence_probability"].notna().all()
+    assert scored["dropout_probability"].notna().all()
     contributions = scored[[f"dropout_shap_{name}" for name in FEATURE_NAMES]].sum(axis=1)
     logit = np.log(scored["dropout_probability"] / (1 - scored["dropout_probability"]))
     np.testing.assert_allclose(scored["dropout_base_value"] + contributions, logit, atol=1e-6)
     metadata = pq.read_schema(out).metadata[b"alliance_risk"].decode()
     assert "synthetic data" in metadata
+    assert "violence_withheld" in metadata
 
 
 def test_a_beeswarm_of_many_rows_draws_a_labelled_sample(

@@ -51,6 +51,19 @@ def header_only(folder: Path) -> None:
     path.write_text(path.read_text().splitlines()[0] + "\n")
 
 
+def v1_outcome_columns(folder: Path) -> None:
+    clients = pd.read_csv(folder / "clients.csv", dtype=str, keep_default_na=False)
+    clients["dropout"] = clients["episode_end_reason"].eq("dropout").map({True: "yes", False: "no"})
+    clients.to_csv(folder / "clients.csv", index=False)
+
+
+def session_after_the_end(folder: Path) -> None:
+    clients = pd.read_csv(folder / "clients.csv", dtype=str, keep_default_na=False)
+    ended = clients.index[clients["episode_end_date"] != ""][3]
+    clients.loc[ended, "episode_end_date"] = clients.loc[ended, "intake_date"]
+    clients.to_csv(folder / "clients.csv", index=False)
+
+
 def registry_size() -> tuple[int, int]:
     """(registered versions, logged runs) in the test store."""
     configure_mlflow(StoreSettings())
@@ -69,8 +82,18 @@ def registry_size() -> tuple[int, int]:
         ("csv", duplicate_client_ids, "client_id"),
         ("csv", empty_file, "therapists.csv is empty"),
         ("csv", header_only, "sessions.csv has no rows"),
+        ("csv", v1_outcome_columns, "data contract v1 column"),
+        ("csv", session_after_the_end, "a session after the episode ended"),
     ],
-    ids=["truncated-parquet", "csv-wrong-types", "duplicated-ids", "empty-file", "header-only"],
+    ids=[
+        "truncated-parquet",
+        "csv-wrong-types",
+        "duplicated-ids",
+        "empty-file",
+        "header-only",
+        "contract-v1",
+        "session-after-end",
+    ],
 )
 def test_faulty_training_data_exit_non_zero_and_register_nothing(
     mlflow_home: Path,
@@ -92,4 +115,27 @@ def test_faulty_training_data_exit_non_zero_and_register_nothing(
     output = " ".join(result.output.split())
     assert expected in output, output
     assert "nothing was registered" in output or "Nothing was used" in output
+    assert registry_size() == before
+
+
+def test_an_export_date_before_the_data_is_refused_naming_every_later_date(
+    mlflow_home: Path, small_cohort_dir: Path, small_cohort: SyntheticCohort
+) -> None:
+    before = registry_size()
+    as_of = "2023-12-01"
+    result = CliRunner().invoke(
+        app,
+        ["train", "--data", str(small_cohort_dir), "--as-of", as_of, "--bootstrap", "20"],
+        env={"COLUMNS": "250"},
+    )
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "is after the export date 2023-12-01 (--as-of)" in output
+    clients, sessions = small_cohort.tables.clients, small_cohort.tables.sessions
+    later = (sessions["session_date"] > as_of).sum() + sum(
+        (clients[column] > as_of).sum()
+        for column in ("intake_date", "episode_end_date", "first_violence_date")
+    )
+    assert f"{later} problem(s) found" in output
+    assert "nothing was registered" in output
     assert registry_size() == before

@@ -9,11 +9,17 @@ return the same kind of `FittedModel`.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import pandas as pd
+
+from data_schemas.problems import Problem
 from data_schemas.tables import ClinicTables, load_clinic_data
+from data_schemas.validation import check_as_of
+from features.labels import OutcomeDefinitions
 from training.boosting import BoosterParameters
 from training.fitting import FittedModel, fit_and_evaluate
 from training.splits import SplitStrategy
@@ -22,12 +28,14 @@ from training.tuning import tune_parameters
 
 @dataclass(frozen=True)
 class LoadedData:
-    """Validated training data as a back-end holds them, with their row counts."""
+    """Validated training data as a back-end holds them, with their row counts and the
+    latest date anywhere in them (the default export date)."""
 
     tables: Any
     n_clients: int
     n_therapists: int
     n_sessions: int
+    latest_date: dt.date
 
 
 class Backend(Protocol):
@@ -40,8 +48,18 @@ class Backend(Protocol):
         """Read and validate the folder; raise `DataValidationError` with every problem."""
         ...
 
+    def dates_after(self, loaded: LoadedData, as_of: dt.date) -> list[Problem]:
+        """Every date in the data after `as_of`, each as a problem naming its cell."""
+        ...
+
     def tune(
-        self, loaded: LoadedData, *, strategy: SplitStrategy, trials: int, seed: int
+        self,
+        loaded: LoadedData,
+        *,
+        strategy: SplitStrategy,
+        trials: int,
+        seed: int,
+        definitions: OutcomeDefinitions,
     ) -> dict[str, BoosterParameters]:
         """Search booster settings per outcome (inside the active MLflow run)."""
         ...
@@ -62,12 +80,30 @@ class SingleMachine:
 
     def load(self, data: Path) -> LoadedData:
         tables = load_clinic_data(data, require_outcomes=True)
-        return LoadedData(tables, len(tables.clients), len(tables.therapists), len(tables.sessions))
+        return LoadedData(
+            tables,
+            len(tables.clients),
+            len(tables.therapists),
+            len(tables.sessions),
+            tables.latest_date(),
+        )
+
+    def dates_after(self, loaded: LoadedData, as_of: dt.date) -> list[Problem]:
+        tables: ClinicTables = loaded.tables
+        return check_as_of(tables.frames(), pd.Timestamp(as_of))
 
     def tune(
-        self, loaded: LoadedData, *, strategy: SplitStrategy, trials: int, seed: int
+        self,
+        loaded: LoadedData,
+        *,
+        strategy: SplitStrategy,
+        trials: int,
+        seed: int,
+        definitions: OutcomeDefinitions,
     ) -> dict[str, BoosterParameters]:
-        return tune_parameters(loaded.tables, strategy=strategy, trials=trials, seed=seed)
+        return tune_parameters(
+            loaded.tables, strategy=strategy, trials=trials, seed=seed, definitions=definitions
+        )
 
     def fit_and_evaluate(self, loaded: LoadedData, **options: Any) -> FittedModel:
         tables: ClinicTables = loaded.tables

@@ -6,6 +6,7 @@ training package; `alliance_risk_cli` adds them to the `alliance-risk` command.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -67,10 +68,28 @@ def train(
         str | None,
         typer.Option(help="Train on this Dask scheduler (e.g. tcp://10.0.0.5:8786)."),
     ] = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Export date (YYYY-MM-DD): follow-up of ongoing episodes ends here "
+            "(default: the latest date in the data).",
+        ),
+    ] = None,
+    violence_horizon_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Count a first violent incident only within this many days after each "
+            "landmark session (default: the rest of the episode).",
+        ),
+    ] = None,
 ) -> None:
     """Validate, train both outcome models, evaluate on held-out clients and register a version.
 
-    The new version is not live until `alliance-risk promote VERSION` makes it champion.
+    Dropout is an episode that ended with reason 'dropout'; other endings count as no
+    dropout, and episodes still ongoing at the export date are left out (censored). The
+    new version is not live until `alliance-risk promote VERSION` makes it champion.
     """
     from training.pipeline import train as run_training
     from training.splits import SplitStrategy
@@ -90,6 +109,8 @@ def train(
         "strategy": strategy,
         "tune_trials": tune,
         "n_boot": bootstrap,
+        "as_of": as_of.date() if as_of else None,
+        "violence_horizon_days": violence_horizon_days,
     }
     try:
         if dask:

@@ -12,7 +12,7 @@ The order of operations is what keeps the numbers honest:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
@@ -21,13 +21,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from data_schemas.tables import ClinicTables
-from features.labels import landmark_labels
+from features.labels import OUTCOMES, OutcomeDefinitions, landmark_labels
 from features.landmarks import LandmarkFeatureBuilder
 from features.registry import FEATURE_NAMES
 from models.bands import BandThresholds, PopulationQuantiles
 from models.calibration import MarginCalibrator
 from models.outcome import OutcomeModel
-from models.predictor import OUTCOMES, AllianceRiskModel, ModelMetadata
+from models.predictor import AllianceRiskModel, ModelMetadata
 from training.baselines import fit_baselines
 from training.boosting import BoosterParameters, fit_booster
 from training.evaluation import (
@@ -36,6 +36,7 @@ from training.evaluation import (
     subgroup_attributes,
     subgroup_table,
 )
+from training.flow import flow_counts, participant_flow
 from training.metrics import auroc
 from training.splits import ClientSplit, SplitStrategy, split_clients
 
@@ -63,7 +64,9 @@ class FittedModel:
 
     model: AllianceRiskModel
     split: ClientSplit
-    evaluations: dict[str, OutcomeEvaluation] = field(default_factory=dict)
+    evaluations: dict[str, OutcomeEvaluation]
+    definitions: OutcomeDefinitions
+    flow: pd.DataFrame  # participant flow per part, outcome and landmark (training.flow)
 
 
 def subset(tables: ClinicTables, client_ids: frozenset[str]) -> ClinicTables:
@@ -141,9 +144,15 @@ def fit_and_evaluate(
     n_boot: int = 200,
     synthetic: bool = False,
     training_summary: dict[str, Any] | None = None,
+    definitions: OutcomeDefinitions | None = None,
 ) -> FittedModel:
-    """Build the predictor from validated tables with outcomes and evaluate it on test clients."""
+    """Build the predictor from validated tables with outcomes and evaluate it on test clients.
+
+    `definitions` fix the export date and violence horizon of the labels (default: the
+    latest date in the data, and the whole episode).
+    """
     parameters = parameters or {}
+    definitions = definitions or OutcomeDefinitions(as_of=tables.latest_date())
     plan = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed)
     split = plan.split
     train_features = plan.training_rows(tables)
@@ -155,7 +164,13 @@ def fit_and_evaluate(
         ],
         "test": held_out[held_out.index.get_level_values("client_id").isin(split.test)],
     }
-    labels = {name: landmark_labels(tables, frame.index) for name, frame in parts.items()}
+    labels = {
+        name: landmark_labels(tables, frame.index, definitions) for name, frame in parts.items()
+    }
+    flow = participant_flow(
+        flow_counts(pd.concat(labels[name].assign(part=name).reset_index() for name in parts)),
+        split.sizes(),
+    )
 
     outcome_models: dict[str, OutcomeModel] = {}
     evaluations: dict[str, OutcomeEvaluation] = {}
@@ -173,7 +188,7 @@ def fit_and_evaluate(
             outcome_models[outcome],
             rows,
             tables=tables,
-            oracle=oracle,
+            oracle=oracle if oracle_applies(outcome, definitions) else None,
             n_train_rows=len(rows["train"].y),
             n_boot=n_boot,
             seed=seed,
@@ -187,7 +202,15 @@ def fit_and_evaluate(
         synthetic=synthetic,
         training_summary=training_summary,
         instrument_shares=instrument_shares(subset(tables, split.train).sessions),
+        definitions=definitions,
+        flow=flow,
     )
+
+
+def oracle_applies(outcome: str, definitions: OutcomeDefinitions) -> bool:
+    """The synthetic oracle is the risk over the whole episode: it matches the violence
+    label only without a horizon, and the dropout label always."""
+    return outcome == "dropout" or definitions.violence_horizon_days is None
 
 
 def calibrated_outcome(name: str, booster: lgb.Booster, calibration: LabelledRows) -> OutcomeModel:
@@ -214,6 +237,8 @@ def assemble(
     synthetic: bool,
     training_summary: dict[str, Any] | None,
     instrument_shares: dict[str, float],
+    definitions: OutcomeDefinitions,
+    flow: pd.DataFrame,
 ) -> FittedModel:
     """The packaged predictor, with the metadata every answer and report shows."""
     metadata = ModelMetadata(
@@ -221,6 +246,7 @@ def assemble(
         synthetic_data=synthetic,
         training_summary={
             **(training_summary or {}),
+            **definitions.as_params(),
             "split_strategy": strategy.value,
             "n_train_clients": len(split.train),
             "n_calibration_clients": len(split.calibration),
@@ -230,7 +256,9 @@ def assemble(
         instrument_shares=instrument_shares,
     )
     model = AllianceRiskModel(features=builder, outcomes=outcome_models, metadata=metadata)
-    return FittedModel(model=model, split=split, evaluations=evaluations)
+    return FittedModel(
+        model=model, split=split, evaluations=evaluations, definitions=definitions, flow=flow
+    )
 
 
 def evaluate_outcome(

@@ -48,6 +48,8 @@ def render_model_card(fitted: FittedModel, *, name: str, version: str | None, n_
         headline=model.metadata.headline_metrics,
         evaluations=evaluations,
         n_boot=n_boot,
+        definitions=fitted.definitions,
+        flow=fitted.flow.to_dict("records"),
     )
 
 

@@ -7,6 +7,7 @@ broke the contract.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from data_schemas.problems import DataValidationError
 from data_schemas.tables import table_files
+from features.labels import OutcomeDefinitions
 from models.store import StoreSettings
 from training.backends import Backend, SingleMachine
 from training.boosting import BoosterParameters
@@ -103,8 +106,15 @@ def train(
     strategy: SplitStrategy = SplitStrategy.CLIENT,
     tune_trials: int = 0,
     n_boot: int = 200,
+    as_of: dt.date | None = None,
+    violence_horizon_days: int | None = None,
 ) -> TrainingOutcome:
     """Train both outcome models on a clinic data folder and register a new model version.
+
+    `as_of` is the export date, where follow-up of ongoing episodes ends (default: the
+    latest date in the data; a date before any date in the data is refused with every
+    such cell). `violence_horizon_days` limits the violence label to that many days after
+    each landmark session (default: the rest of the episode).
 
     `backend` says where rows are built and boosters fitted: this machine (the default) or
     a Dask cluster (`training.distributed.backend.DaskCluster`). The run is the same.
@@ -113,6 +123,12 @@ def train(
     backend = backend or SingleMachine()
     store = store or StoreSettings()
     loaded = backend.load(data)
+    if as_of is not None and as_of < loaded.latest_date:
+        raise DataValidationError(backend.dates_after(loaded, as_of))
+    definitions = OutcomeDefinitions(
+        as_of=as_of or loaded.latest_date,
+        violence_horizon_days=violence_horizon_days,
+    )
     summary = data_summary(
         data,
         n_clients=loaded.n_clients,
@@ -123,7 +139,9 @@ def train(
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{backend.run_name}-seed-{seed}"):
         parameters = {"dropout": BoosterParameters(), "violence": BoosterParameters()}
         if tune_trials > 0:
-            parameters = backend.tune(loaded, strategy=strategy, trials=tune_trials, seed=seed)
+            parameters = backend.tune(
+                loaded, strategy=strategy, trials=tune_trials, seed=seed, definitions=definitions
+            )
         fitted = backend.fit_and_evaluate(
             loaded,
             seed=seed,
@@ -133,6 +151,7 @@ def train(
             n_boot=n_boot,
             synthetic=bool(summary["synthetic"]),
             training_summary=summary,
+            definitions=definitions,
         )
         run_id, version = log_and_register(
             fitted,
@@ -146,6 +165,7 @@ def train(
                     n_boot=n_boot,
                 ),
                 **backend.run_params(loaded),
+                **definitions.as_params(),
             },
             parameters=parameters,
             n_boot=n_boot,

@@ -21,8 +21,8 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from data_schemas.tables import ClinicTables, load_clinic_data
-from features.labels import landmark_labels
-from models.predictor import OUTCOMES, AllianceRiskModel
+from features.labels import OUTCOMES, OutcomeDefinitions, landmark_labels
+from models.predictor import AllianceRiskModel
 from models.pyfunc import load_predictor
 from models.store import CHAMPION_ALIAS, MODEL_NAME, StoreSettings, configure_mlflow
 from training.fitting import subset
@@ -74,17 +74,18 @@ def current_champion() -> str | None:
         return None
 
 
-def evaluation_tables(version: str, data: Path | None) -> ClinicTables:
-    """The clients both models are scored on.
+def evaluation_tables(version: str, data: Path | None) -> tuple[ClinicTables, dt.date | None]:
+    """The clients both models are scored on, and the export date of their labels.
 
-    With `--data`, every client in that folder. Without it, the candidate's own test
-    clients, read from the folder it was trained on, after checking the folder still
-    holds the same bytes.
+    With `--data`, every client in that folder, as of its latest date. Without it, the
+    candidate's own test clients, read from the folder it was trained on (after checking
+    the folder still holds the same bytes), as of the candidate's export date (`None`).
     """
     client = mlflow.MlflowClient()
     run = client.get_run(client.get_model_version(MODEL_NAME, version).run_id)
     if data is not None:
-        return load_clinic_data(data, require_outcomes=True)
+        tables = load_clinic_data(data, require_outcomes=True)
+        return tables, tables.latest_date()
     trained_on = Path(run.data.params["data_path"])
     if not trained_on.exists() or content_hash(trained_on) != run.data.params.get(
         "data_content_hash"
@@ -100,13 +101,15 @@ def evaluation_tables(version: str, data: Path | None) -> ClinicTables:
             dst_path=scratch,
         )
         test_ids = frozenset(pd.read_parquet(path)["client_id"].astype(str))
-    return subset(load_clinic_data(trained_on, require_outcomes=True), test_ids)
+    return subset(load_clinic_data(trained_on, require_outcomes=True), test_ids), None
 
 
-def gate_scores(model: AllianceRiskModel, tables: ClinicTables) -> dict[str, dict[str, float]]:
+def gate_scores(
+    model: AllianceRiskModel, tables: ClinicTables, definitions: OutcomeDefinitions
+) -> dict[str, dict[str, float]]:
     """AUROC, calibration slope and ECE of a model on evaluation tables."""
     features = model.features.transform(tables)
-    labels = landmark_labels(tables, features.index)
+    labels = landmark_labels(tables, features.index, definitions)
     scores = model.score_features(features)
     out = {}
     for outcome in OUTCOMES:
@@ -174,10 +177,15 @@ def promote(
     previous = current_champion()
     checks: list[GateMetric] = []
     if previous is not None and previous != version:
-        tables = evaluation_tables(version, data)
+        tables, as_of = evaluation_tables(version, data)
+        candidate = load_predictor(f"models:/{MODEL_NAME}/{version}")
+        # Both models are judged on the candidate's outcome definitions.
+        definitions = OutcomeDefinitions.from_params(
+            candidate.metadata.training_summary, as_of=as_of
+        )
         checks = compare(
-            gate_scores(load_predictor(f"models:/{MODEL_NAME}/{version}"), tables),
-            gate_scores(load_predictor(f"models:/{MODEL_NAME}/{previous}"), tables),
+            gate_scores(candidate, tables, definitions),
+            gate_scores(load_predictor(f"models:/{MODEL_NAME}/{previous}"), tables, definitions),
         )
     passed = all(check.passed for check in checks)
     promoted = passed or force

@@ -35,6 +35,10 @@ class ClientSplit:
         if self.train & self.calibration or self.train & self.test or self.calibration & self.test:
             raise ValueError("a client appears in more than one split")
 
+    def sizes(self) -> dict[str, int]:
+        """Clients in each part."""
+        return {name: len(getattr(self, name)) for name in ("train", "calibration", "test")}
+
     def part_of(self, client_ids: pd.Index | pd.Series) -> np.ndarray:
         """The split name ('train', 'calibration', 'test') of each client id."""
         ids = pd.Series(np.asarray(client_ids))

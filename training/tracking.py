@@ -68,6 +68,8 @@ def metrics_document(fitted: FittedModel) -> dict[str, Any]:
         "model": MODEL_NAME,
         "synthetic_data": fitted.model.metadata.synthetic_data,
         "training_summary": fitted.model.metadata.training_summary,
+        "outcome_definitions": fitted.definitions.as_params(),
+        "participant_flow": fitted.flow.to_dict("records"),
         "outcomes": {
             outcome: {
                 "test": evaluation.metrics,
@@ -92,6 +94,7 @@ def _write_artifacts(fitted: FittedModel, folder: Path, card: str) -> None:
     )
     (folder / "model_card.md").write_text(card)
     (folder / "model_card.html").write_text(markdown_to_html(card, f"Model card: {MODEL_NAME}"))
+    fitted.flow.to_csv(folder / "evaluation" / "participant_flow.csv", index=False)
     pd.DataFrame({"client_id": sorted(fitted.split.test)}).to_parquet(
         folder / "evaluation" / "test_clients.parquet", index=False
     )

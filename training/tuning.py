@@ -12,9 +12,8 @@ import numpy as np
 import optuna
 
 from data_schemas.tables import ClinicTables
-from features.labels import landmark_labels
+from features.labels import OUTCOMES, OutcomeDefinitions, landmark_labels
 from features.registry import FEATURE_NAMES
-from models.predictor import OUTCOMES
 from training.boosting import BoosterParameters, fit_booster
 from training.fitting import TrainingPlan
 from training.splits import SplitStrategy
@@ -32,11 +31,16 @@ def _suggest(trial: optuna.Trial) -> BoosterParameters:
 
 
 def tune_parameters(
-    tables: ClinicTables, *, strategy: SplitStrategy, trials: int, seed: int
+    tables: ClinicTables,
+    *,
+    strategy: SplitStrategy,
+    trials: int,
+    seed: int,
+    definitions: OutcomeDefinitions,
 ) -> dict[str, BoosterParameters]:
     """Search booster settings per outcome; needs an active MLflow run to nest under."""
     features = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed).training_rows(tables)
-    labels = landmark_labels(tables, features.index)
+    labels = landmark_labels(tables, features.index, definitions)
     matrix = features[list(FEATURE_NAMES)].to_numpy(np.float64)
     clients = features.index.get_level_values("client_id").to_numpy()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -48,6 +48,8 @@ EXT_AGE_AT_INTAKE = _extension("age-at-intake")  # Patient, valueAge (years) or 
 EXT_PRIOR_EPISODES = _extension("prior-episodes")  # EpisodeOfCare, valueInteger
 EXT_HISTORY_OF_VIOLENCE = _extension("history-of-violence")  # EpisodeOfCare, valueBoolean
 EXT_SUBSTANCE_MISUSE = _extension("substance-misuse")  # EpisodeOfCare, valueBoolean
+# EpisodeOfCare, valueBoolean, optional: a violent incident toward others is recorded in it.
+EXT_VIOLENT_INCIDENT = _extension("violent-incident-this-episode")
 EXT_PRIMARY_PROBLEM = _extension("primary-problem")  # EpisodeOfCare, valueCoding
 EXT_TREATMENT_SETTING = _extension("treatment-setting")  # EpisodeOfCare, valueCoding
 EXT_YEARS_EXPERIENCE = _extension("years-experience")  # Practitioner, valueDecimal

@@ -171,6 +171,11 @@ def _client(reader: Reader, patient: Located, episode: Located, therapist_id: st
     ):
         value, sources[f"/client/{name}"] = reader.extension(episode, url)
         client[name] = as_number(value)
+    incident, sources["/client/violent_incident_this_episode"] = reader.extension(
+        episode, codes.EXT_VIOLENT_INCIDENT, required=False
+    )
+    if incident is not None:
+        client["violent_incident_this_episode"] = bool(incident)
     return client
 
 

@@ -92,6 +92,13 @@ def _episode(history: ClientHistory, episode_id: str) -> dict[str, Any]:
             },
         ],
     }
+    if client.violent_incident_this_episode is not None:
+        episode["extension"].append(
+            {
+                "url": codes.EXT_VIOLENT_INCIDENT,
+                "valueBoolean": client.violent_incident_this_episode,
+            }
+        )
     if client.site_id is not None:
         episode["managingOrganization"] = {
             "reference": f"Organization/{_fhir_id(client.site_id, 'site_id')}"

@@ -100,6 +100,7 @@ def build_response(
         notices=notices(served),
         warnings=prediction.warnings,
         predictions=results,
+        withheld=prediction.withheld,
     )
 
 

@@ -58,7 +58,14 @@ class PredictionResponse(_Response):
         description="Always shown with the result (decision support; synthetic data)."
     )
     warnings: list[str]
-    predictions: dict[Literal["dropout", "violence"], OutcomeResult]
+    predictions: dict[Literal["dropout", "violence"], OutcomeResult] = Field(
+        description="One result per outcome estimated; an outcome in `withheld` has none."
+    )
+    withheld: dict[Literal["dropout", "violence"], str] = Field(
+        default_factory=dict,
+        description="Outcomes given no estimate, and why: violence when "
+        "client.violent_incident_this_episode is true (the model estimates a first incident).",
+    )
 
 
 class ProblemDetail(_Response):

@@ -21,10 +21,13 @@ from data_schemas.buckets import default_buckets, load_bucketed
 from data_schemas.tables import ClinicTables
 from features.landmarks import LandmarkFeatureBuilder, by_landmark
 from features.registry import FEATURE_NAMES
-from models.predictor import AllianceRiskModel
+from models.predictor import AllianceRiskModel, withhold_first_incident
 from models.pyfunc import load_predictor
 from models.store import CHAMPION_URI, StoreSettings, configure_mlflow
 from service.batch.scoring import provenance
+
+#: Carried beside the features: 1.0 when an incident is already recorded, NaN when not known.
+INCIDENT = "violent_incident_this_episode"
 
 
 def _feature_rows(
@@ -34,18 +37,27 @@ def _feature_rows(
     if latest_only:
         features = features.groupby(level="client_id", sort=False).tail(1)
     flat = features.reset_index(level="landmark", drop=True).reset_index()
+    incident = tables.clients.set_index("client_id")["violent_incident_this_episode"]
+    flat[INCIDENT] = (
+        incident.reindex(flat["client_id"])
+        .astype("Float64")
+        .to_numpy(dtype=np.float64, na_value=np.nan)
+    )
     return flat.astype({"client_id": object})
 
 
 def _feature_meta() -> pd.DataFrame:
     columns = {"client_id": pd.Series(dtype=object)}
-    return pd.DataFrame(columns | {name: pd.Series(dtype=np.float64) for name in FEATURE_NAMES})
+    columns |= {name: pd.Series(dtype=np.float64) for name in FEATURE_NAMES}
+    return pd.DataFrame(columns | {INCIDENT: pd.Series(dtype=np.float64)})
 
 
 def _scored(rows: pd.DataFrame, model: AllianceRiskModel, explain: bool) -> pd.DataFrame:
     """One partition's scores, keyed by client_id and landmark columns."""
-    features = by_landmark(rows)[list(FEATURE_NAMES)]
-    return model.score_frame(features, explain=explain).reset_index()
+    features = by_landmark(rows)
+    incident = pd.Series(rows[INCIDENT].to_numpy() == 1.0, index=rows["client_id"].to_numpy())
+    scored = model.score_frame(features[list(FEATURE_NAMES)], explain=explain)
+    return withhold_first_incident(scored, incident.groupby(level=0).first()).reset_index()
 
 
 def score_dataset_on_cluster(

@@ -13,6 +13,13 @@ from models.predictor import SYNTHETIC_DATA_NOTICE, AllianceRiskModel
 from models.pyfunc import load_predictor
 from models.store import CHAMPION_URI, StoreSettings, configure_mlflow
 
+#: What a scored file says of its violence columns.
+VIOLENCE_IN_FILES = (
+    "empty with violence_withheld = true where violent_incident_this_episode is true (the "
+    "model estimates a first incident); where it is empty, the estimate assumes no incident "
+    "so far in the episode"
+)
+
 
 def provenance(model: AllianceRiskModel, model_uri: str) -> bytes:
     """The Parquet metadata every scored file carries: which model, and the synthetic notice."""
@@ -23,6 +30,7 @@ def provenance(model: AllianceRiskModel, model_uri: str) -> bytes:
     }
     if model.metadata.synthetic_data:
         record["notice"] = SYNTHETIC_DATA_NOTICE
+    record["violence_estimates"] = VIOLENCE_IN_FILES
     return json.dumps(record).encode()
 
 

@@ -68,7 +68,9 @@ def model_text(answer: PredictionResponse) -> str:
 def _note(answer: PredictionResponse, result: OutcomeResult) -> list[dict[str, str]]:
     factors = "\n".join(f"- {factor_sentence(f)}" for f in top_factors(result))
     notes = [{"text": f"What drives this estimate most:\n\n{factors}"}] if factors else []
-    notes += [{"text": text} for text in (*answer.notices, *answer.warnings)]
+    notes += [
+        {"text": text} for text in (*answer.notices, *answer.warnings, *answer.withheld.values())
+    ]
     return notes
 
 

@@ -98,6 +98,7 @@ class ReportContent:
     decision_notice: str
     warnings: list[str]
     risks: list[RiskView]
+    withheld: list[tuple[str, str]]  # (outcome title, why it has no estimate)
     series: SessionSeries
     session_chart: Chart
     rupture_rule: str
@@ -221,6 +222,7 @@ def build_report(
         decision_notice=DECISION_SUPPORT_NOTICE,
         warnings=list(answer.warnings),
         risks=_risks(answer),
+        withheld=[(OUTCOME_TITLES[o], reason) for o, reason in answer.withheld.items()],
         series=series,
         session_chart=session_chart(series),
         rupture_rule=RUPTURE_RULE,

@@ -7,16 +7,21 @@ and LightGBM trains data-parallel there (see `training.distributed.fitting`).
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from distributed import Client
 
 from data_schemas.buckets import BucketedTables, default_buckets, load_bucketed
+from data_schemas.problems import Problem
 from data_schemas.tables import ClinicTables
+from data_schemas.validation import check_as_of
+from features.labels import OutcomeDefinitions
 from training.backends import LoadedData
 from training.boosting import BoosterParameters
-from training.distributed.fitting import fit_and_evaluate_on_cluster
+from training.distributed.fitting import fit_and_evaluate_on_cluster, latest_date_on_cluster
 from training.fitting import FittedModel
 from training.splits import SplitStrategy
 
@@ -24,6 +29,11 @@ from training.splits import SplitStrategy
 def _sizes(bucket: ClinicTables) -> tuple[int, int]:
     """Clients and sessions in one bucket, counted where the bucket lives."""
     return len(bucket.clients), len(bucket.sessions)
+
+
+def _dates_after(bucket: ClinicTables, as_of: pd.Timestamp) -> list[Problem]:
+    """Rows are the source files' rows: the bucket's tables are indexed by them."""
+    return check_as_of(bucket.frames(), as_of)
 
 
 class DaskCluster:
@@ -44,10 +54,24 @@ class DaskCluster:
             n_clients=sum(n_clients for n_clients, _ in sizes),
             n_therapists=len(tables.therapists),
             n_sessions=sum(n_sessions for _, n_sessions in sizes),
+            latest_date=latest_date_on_cluster(self.client, tables),
         )
 
+    def dates_after(self, loaded: LoadedData, as_of: dt.date) -> list[Problem]:
+        tables: BucketedTables = loaded.tables
+        found = self.client.gather(
+            self.client.map(_dates_after, tables.buckets, as_of=pd.Timestamp(as_of))
+        )
+        return [problem for bucket in found for problem in bucket]
+
     def tune(
-        self, loaded: LoadedData, *, strategy: SplitStrategy, trials: int, seed: int
+        self,
+        loaded: LoadedData,
+        *,
+        strategy: SplitStrategy,
+        trials: int,
+        seed: int,
+        definitions: OutcomeDefinitions,
     ) -> dict[str, BoosterParameters]:
         raise ValueError("hyperparameter tuning is not available on a Dask cluster")
 

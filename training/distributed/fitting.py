@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from typing import Any
 
@@ -27,12 +28,16 @@ from tqdm.auto import tqdm
 
 from data_schemas.buckets import BucketedTables, pinned, worker_addresses
 from data_schemas.tables import ClinicTables
-from features.labels import landmark_labels
+from features.labels import OUTCOMES, OutcomeDefinitions, landmark_labels
 from features.landmarks import LandmarkFeatureBuilder, by_landmark
 from features.registry import CATEGORICAL_FEATURES, FEATURE_NAMES
-from features.therapist_history import client_folds, fold_dropout_counts, out_of_fold_rates
+from features.therapist_history import (
+    client_folds,
+    dropout_flags,
+    fold_dropout_counts,
+    out_of_fold_rates,
+)
 from models.outcome import OutcomeModel
-from models.predictor import OUTCOMES
 from training.boosting import BoosterParameters, early_stopping_clients
 from training.fitting import (
     FittedModel,
@@ -42,18 +47,19 @@ from training.fitting import (
     assemble,
     calibrated_outcome,
     evaluate_outcome,
+    oracle_applies,
     subset,
 )
+from training.flow import add_counts, flow_counts, participant_flow
 from training.splits import SplitStrategy
 
 #: Training rows gathered to fit the comparison baselines (a seeded sample when more).
 BASELINE_ROWS = 200_000
 
 
-def _clients_and_ends(tables: ClinicTables) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The bucket's clients and each client's last session day: all the driver gathers."""
-    ends = tables.sessions.groupby("client_id", as_index=False)["session_date"].max()
-    return tables.clients, ends
+def _clients_of(tables: ClinicTables) -> pd.DataFrame:
+    """The bucket's clients table: all the driver gathers of the tables."""
+    return tables.clients
 
 
 def _fold_counts(tables: ClinicTables, roles: pd.DataFrame) -> pd.DataFrame:
@@ -62,7 +68,7 @@ def _fold_counts(tables: ClinicTables, roles: pd.DataFrame) -> pd.DataFrame:
     ]
     return fold_dropout_counts(
         clients["therapist_id"].to_numpy(dtype=object),
-        clients["dropout"].to_numpy(dtype=bool),
+        dropout_flags(clients),
         roles["fold"].reindex(clients["client_id"]).to_numpy(dtype=np.int64),
     )
 
@@ -87,8 +93,10 @@ def _bucket_rows(
     roles: pd.DataFrame,
     builder: LandmarkFeatureBuilder,
     counts: pd.DataFrame | None,
+    definitions: OutcomeDefinitions,
 ) -> pd.DataFrame:
-    """One bucket's landmark rows, flat: client_id, part, the features and both labels."""
+    """One bucket's landmark rows, flat: client_id, part, the features, both labels and
+    why each row is or is not in each task (`label_<outcome>_status`)."""
     part = roles["part"].reindex(tables.clients["client_id"]).to_numpy()
     ids = tables.clients["client_id"].to_numpy(dtype=object)
     train = subset(tables, frozenset(ids[part == "train"]))
@@ -107,7 +115,7 @@ def _bucket_rows(
         )
     held_out = builder.transform(subset(tables, frozenset(ids[part != "train"])))
     frame = pd.concat([train_rows, held_out])
-    labels = landmark_labels(tables, frame.index).add_prefix("label_")
+    labels = landmark_labels(tables, frame.index, definitions).add_prefix("label_")
     flat = pd.concat([frame, labels], axis=1).reset_index(level="landmark", drop=True)
     flat = flat.reset_index()
     flat.insert(1, "part", roles["part"].reindex(flat["client_id"]).to_numpy())
@@ -118,7 +126,14 @@ def _rows_meta() -> pd.DataFrame:
     columns = {"client_id": pd.Series(dtype=object), "part": pd.Series(dtype=object)}
     columns |= {name: pd.Series(dtype=np.float64) for name in FEATURE_NAMES}
     columns |= {f"label_{outcome}": pd.Series(dtype=np.float64) for outcome in OUTCOMES}
+    columns |= {f"label_{outcome}_status": pd.Series(dtype=object) for outcome in OUTCOMES}
     return pd.DataFrame(columns)
+
+
+def _bucket_flow(rows: pd.DataFrame) -> pd.DataFrame:
+    """The participant-flow counts of one bucket's rows (they add up over buckets)."""
+    statuses = {f"label_{outcome}_status": f"{outcome}_status" for outcome in OUTCOMES}
+    return flow_counts(rows[["client_id", "part", "landmark", *statuses]].rename(columns=statuses))
 
 
 def _training_rows(rows: pd.DataFrame, outcome: str, stop: frozenset[str]) -> pd.DataFrame:
@@ -225,20 +240,22 @@ def fit_and_evaluate_on_cluster(
     n_boot: int = 200,
     synthetic: bool = False,
     training_summary: dict[str, Any] | None = None,
+    definitions: OutcomeDefinitions | None = None,
 ) -> FittedModel:
-    """Build the predictor from bucketed tables on the cluster and evaluate it on test clients."""
+    """Build the predictor from bucketed tables on the cluster and evaluate it on test clients.
+
+    `definitions` default to the latest date in the data and the whole episode.
+    """
     parameters = parameters or {}
-    gathered = client.gather(client.map(_clients_and_ends, tables.buckets))
-    clients = pd.concat([c for c, _ in gathered]).sort_index()
-    ends = pd.concat([e for _, e in gathered], ignore_index=True)
+    definitions = definitions or OutcomeDefinitions(as_of=latest_date_on_cluster(client, tables))
+    clients = pd.concat(client.gather(client.map(_clients_of, tables.buckets))).sort_index()
     plan = TrainingPlan.of(clients, strategy=strategy, seed=seed)
     split, builder = plan.split, plan.builder
     train_ids = np.sort(np.fromiter(split.train, dtype=object, count=len(split.train)))
+    no_sessions = pd.DataFrame({"client_id": pd.Series(dtype=object)})
     builder.fit(
         ClinicTables(
-            clients[clients["client_id"].isin(split.train)],
-            tables.therapists,
-            ends[ends["client_id"].isin(split.train)],
+            clients[clients["client_id"].isin(split.train)], tables.therapists, no_sessions
         )
     )
     roles = pd.DataFrame(
@@ -253,7 +270,16 @@ def fit_and_evaluate_on_cluster(
             _sum_counts, client.map(_fold_counts, tables.buckets, roles=roles_on_workers)
         )
     row_parts = pinned(
-        client, _bucket_rows, tables.buckets, roles_on_workers, builder_on_workers, counts
+        client,
+        _bucket_rows,
+        tables.buckets,
+        roles_on_workers,
+        builder_on_workers,
+        counts,
+        definitions,
+    )
+    flow = participant_flow(
+        client.submit(add_counts, client.map(_bucket_flow, row_parts)).result(), split.sizes()
     )
     rows = dd.from_delayed(row_parts, meta=_rows_meta(), verify_meta=False)
     held_out = by_landmark(client.compute(rows[rows["part"] != "train"]).result())
@@ -293,8 +319,8 @@ def fit_and_evaluate_on_cluster(
         evaluations[outcome] = evaluate_outcome(
             outcome_models[outcome],
             outcome_rows,
-            tables=ClinicTables(clients, tables.therapists, ends),
-            oracle=oracle,
+            tables=ClinicTables(clients, tables.therapists, no_sessions),
+            oracle=oracle if oracle_applies(outcome, definitions) else None,
             n_train_rows=len(labelled),
             n_boot=n_boot,
             seed=seed,
@@ -314,4 +340,16 @@ def fit_and_evaluate_on_cluster(
         instrument_shares={
             str(code): float(n / instruments.sum()) for code, n in instruments.items()
         },
+        definitions=definitions,
+        flow=flow,
     )
+
+
+def _latest_date(tables: ClinicTables) -> dt.date | None:
+    return tables.latest_date()
+
+
+def latest_date_on_cluster(client: Client, tables: BucketedTables) -> dt.date | None:
+    """The latest date anywhere in the bucketed tables (the default export date)."""
+    dates = [day for day in client.gather(client.map(_latest_date, tables.buckets)) if day]
+    return max(dates) if dates else None

@@ -1,11 +1,18 @@
 """The session-by-session chain behind each episode, shared by the generator and the oracle.
 
-Given a client's hidden quantities (`ClientLatents`), an episode is a Markov chain over
-sessions whose state is the rupture state and the number of missed sessions so far.
-At each scheduled session s the rupture state moves on, the client attends or not, and
-after an attended session before the last planned one the dropout hazard may end the
-episode. Between sessions (interval s, from session s to s+1; interval 0 runs from intake
-to session 1) a first violent incident may happen while the client is in treatment.
+Given a client's hidden quantities (`ClientLatents`), an episode is a Markov chain over its
+booked sessions. While the client is *engaged*, the state is the rupture state and the
+number of missed sessions so far: at each booked session s the rupture state moves on and
+the client attends or not; after it (before the last planned session) the client may
+decide to stop (the dropout hazard, after attended and missed sessions alike), be
+transferred, or leave for another reason. A client who decides to stop often does not say
+so: they miss a few more booked sessions (*no-shows*) before the clinic records the
+dropout, so a dropout can follow missed sessions in the data, as it does in real exports.
+An episode not stopped early ends after its last planned session (completed).
+
+Between booked sessions (interval s, from session s to s+1; interval 0 runs from intake to
+session 1) a first violent incident toward others may be recorded while the episode is open,
+no-show weeks included; nothing is recorded after the episode ends.
 
 The generator samples this chain (`simulate_episodes`); the oracle computes the same
 probabilities exactly. Both call the probability functions below, so they cannot drift
@@ -125,18 +132,66 @@ def violence_hazard(
     return _logistic(latents.violence_offset + parameters.violence.per_interval * interval)
 
 
+def transfer_hazard(parameters: CohortParameters) -> float:
+    """P(transferred right after a held session | engaged, not stopping)."""
+    return parameters.ending.transfer_per_session
+
+
+def other_ending_hazard(parameters: CohortParameters) -> float:
+    """P(ending for another reason right after a held session | engaged, not stopping,
+    not transferred)."""
+    return parameters.ending.other_per_session
+
+
+def no_show_probabilities(parameters: CohortParameters, booked_left: np.ndarray) -> np.ndarray:
+    """P(a client who stops now misses j more booked sessions before the dropout is
+    recorded), j = 0..max(booked_left), per client; j never exceeds the sessions still booked.
+
+    Shape (clients, max(booked_left) + 1). The tail beyond a client's booked sessions is
+    folded into its last possible j.
+    """
+    ending = parameters.ending
+    width = int(np.max(booked_left, initial=0)) + 1
+    j = np.arange(width)
+    geometric = np.where(
+        j == 0,
+        1.0 - ending.no_show_share,
+        ending.no_show_share
+        * (1.0 - ending.no_show_continue)
+        * ending.no_show_continue ** np.maximum(j - 1, 0),
+    )
+    left = np.asarray(booked_left)[:, None]
+    probabilities = np.where(j[None, :] <= left, geometric[None, :], 0.0)
+    beyond = 1.0 - probabilities.sum(axis=1)
+    probabilities[np.arange(len(left)), np.asarray(booked_left)] += beyond
+    return probabilities
+
+
+#: How an episode ended, as the generator codes it (`EpisodeHistory.ending`).
+ONGOING, COMPLETED, DROPOUT, TRANSFERRED, OTHER = 0, 1, 2, 3, 4
+ENDING_NAMES: dict[int, str] = {
+    COMPLETED: "completed",
+    DROPOUT: "dropout",
+    TRANSFERRED: "transferred",
+    OTHER: "other",
+}
+
+
 @dataclass(frozen=True)
 class EpisodeStart:
     """Where simulation begins: `session` has been held and its attendance is known.
 
-    `session == 0` is intake (nothing held yet). For a later session the dropout decision
-    after it and everything beyond are still to be drawn.
+    `session == 0` is intake (nothing held yet). For a later session the decisions after it
+    and everything beyond are still to be drawn. `no_shows_left` is -1 for an engaged
+    client, else the booked sessions a client who has stopped will still miss (0: the
+    dropout is recorded after this session).
     """
 
     session: int
     rupture: np.ndarray
     missed: np.ndarray
     attended: np.ndarray
+    no_shows_left: np.ndarray
 
     @classmethod
     def at_intake(cls, clients: int) -> EpisodeStart:
@@ -145,6 +200,7 @@ class EpisodeStart:
             rupture=np.full(clients, INTACT, dtype=np.int8),
             missed=np.zeros(clients, dtype=np.int8),
             attended=np.zeros(clients, dtype=bool),
+            no_shows_left=np.full(clients, -1, dtype=np.int64),
         )
 
 
@@ -152,12 +208,19 @@ class EpisodeStart:
 class EpisodeHistory:
     """What happened in each episode; session arrays have one column per session 1..max."""
 
-    held: np.ndarray  # session was scheduled while in treatment, so it appears in the data
+    held: np.ndarray  # the session was booked while the episode was open: it is in the data
     attended: np.ndarray
     rupture: np.ndarray  # latent rupture state at each held session
     missed: np.ndarray  # missed sessions up to and including this one, capped
-    dropout_after: np.ndarray  # session after which the client dropped out; 0 = no dropout
+    no_shows_left: np.ndarray  # -1 while engaged, else booked sessions still to be missed
+    last_session: np.ndarray  # the last booked session (0: none)
+    ending: np.ndarray  # COMPLETED, DROPOUT, TRANSFERRED or OTHER
     violence_after: np.ndarray  # interval of the first incident; -1 = no incident
+
+    @property
+    def dropout_after(self) -> np.ndarray:
+        """The last booked session of each episode that ended in dropout; 0 otherwise."""
+        return np.where(self.ending == DROPOUT, self.last_session, 0)
 
 
 def simulate_episodes(
@@ -178,36 +241,67 @@ def simulate_episodes(
     attended_history = np.zeros((clients, last), dtype=bool)
     rupture_history = np.zeros((clients, last), dtype=np.int8)
     missed_history = np.zeros((clients, last), dtype=np.int8)
-    dropout_after = np.zeros(clients, dtype=np.int64)
+    no_show_history = np.full((clients, last), -1, dtype=np.int64)
+    last_session = np.full(clients, start.session, dtype=np.int64)
+    ending = np.full(clients, ONGOING, dtype=np.int64)
     violence_after = np.full(clients, -1, dtype=np.int64)
 
     rupture = start.rupture.astype(np.int8)
     missed = start.missed.astype(np.int8)
     attended = start.attended.copy()
-    in_treatment = np.ones(clients, dtype=bool)
+    no_shows_left = start.no_shows_left.astype(np.int64).copy()
+    is_open = np.ones(clients, dtype=bool)
     incident_free = np.ones(clients, dtype=bool)
 
     for session in range(start.session, last + 1):
         if session > start.session:
-            now_held = in_treatment
+            booked = is_open
+            engaged = booked & (no_shows_left < 0)
+            stopping = booked & ~engaged
             moved = (rng.random(clients)[:, None] > cumulative[rupture]).sum(axis=1)
-            rupture = np.where(now_held, moved, rupture).astype(np.int8)
+            rupture = np.where(engaged, moved, rupture).astype(np.int8)
             miss = miss_probability(latents, session, rupture, missed, parameters)
-            attended = now_held & (rng.random(clients) >= miss)
-            missed = np.where(now_held & ~attended, np.minimum(missed + 1, cap), missed)
+            attended = engaged & (rng.random(clients) >= miss)
+            no_shows_left = np.where(stopping, no_shows_left - 1, no_shows_left)
+            missed = np.where(booked & ~attended, np.minimum(missed + 1, cap), missed)
             missed = missed.astype(np.int8)
             column = session - 1
-            held[:, column] = now_held
+            held[:, column] = booked
             attended_history[:, column] = attended
-            rupture_history[:, column] = np.where(now_held, rupture, 0)
-            missed_history[:, column] = np.where(now_held, missed, 0)
+            rupture_history[:, column] = np.where(booked, rupture, 0)
+            missed_history[:, column] = np.where(booked, missed, 0)
+            no_show_history[:, column] = np.where(booked, no_shows_left, -1)
+            last_session[booked] = session
+        engaged = is_open & (no_shows_left < 0)
         before_last = session < planned
-        decides = in_treatment & attended & before_last
+        # Stopping clients end once their last no-show has passed.
+        recorded = is_open & (no_shows_left == 0)
+        ending[recorded] = DROPOUT
+        is_open &= ~recorded
+        # Engaged clients: stop, be transferred, leave otherwise, or go on.
+        deciding = engaged & before_last & (session > 0)
         hazard = dropout_hazard(latents, session, rupture, missed, parameters)
-        drops = decides & (rng.random(clients) < hazard)
-        dropout_after[drops] = session
-        in_treatment &= ~drops & before_last
-        at_risk = in_treatment & incident_free
+        draw = rng.random(clients)
+        stops = deciding & (draw < hazard)
+        rest = deciding & ~stops
+        transfer = transfer_hazard(parameters)
+        other = other_ending_hazard(parameters)
+        transferred = rest & (draw < hazard + (1.0 - hazard) * transfer)
+        others = (
+            rest
+            & ~transferred
+            & (draw < hazard + (1.0 - hazard) * (transfer + (1.0 - transfer) * other))
+        )
+        no_shows = _draw_no_shows(rng, parameters, np.maximum(planned - session, 0))
+        no_shows_left = np.where(stops, no_shows, no_shows_left)
+        stopped_now = stops & (no_shows == 0)
+        ending[stopped_now] = DROPOUT
+        ending[transferred] = TRANSFERRED
+        ending[others] = OTHER
+        completed = engaged & ~before_last
+        ending[completed] = COMPLETED
+        is_open &= ~(stopped_now | transferred | others | completed)
+        at_risk = is_open & incident_free
         incident = at_risk & (rng.random(clients) < violence_hazard(latents, session, parameters))
         violence_after[incident] = session
         incident_free &= ~incident
@@ -217,6 +311,17 @@ def simulate_episodes(
         attended=attended_history,
         rupture=rupture_history,
         missed=missed_history,
-        dropout_after=dropout_after,
+        no_shows_left=no_show_history,
+        last_session=last_session,
+        ending=ending,
         violence_after=violence_after,
     )
+
+
+def _draw_no_shows(
+    rng: np.random.Generator, parameters: CohortParameters, booked_left: np.ndarray
+) -> np.ndarray:
+    """For every client, the no-shows they would have if they stopped now."""
+    cumulative = no_show_probabilities(parameters, booked_left).cumsum(axis=1)
+    cumulative[:, -1] = 1.0
+    return (rng.random(len(booked_left))[:, None] > cumulative).sum(axis=1)

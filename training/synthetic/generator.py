@@ -21,18 +21,21 @@ from training.synthetic.dynamics import (
     EpisodeStart,
     simulate_episodes,
 )
-from training.synthetic.measurement import sessions_table
+from training.synthetic.measurement import session_dates, sessions_table
 from training.synthetic.oracle import oracle_table
 from training.synthetic.parameters import CohortParameters
 from training.synthetic.population import draw_population
+from training.synthetic.records import EpisodeRecords, episode_records
 
 
 @dataclass(frozen=True)
 class SyntheticCohort:
     """Clinic tables with outcomes, the true risk per (client, landmark), and how it was made.
 
-    `latents` holds the hidden per-client quantities in clients-table order; it is there to
-    check the oracle and diagnose models, never to feed one.
+    `latents` holds the hidden per-client quantities in clients-table order and `history`
+    what really happened in each episode (sessions the export cuts off included); they are
+    there to check the oracle and diagnose models, never to feed one. `export_date` is the
+    day the export was taken (`None`: every episode followed to its end).
     """
 
     tables: ClinicTables
@@ -40,19 +43,19 @@ class SyntheticCohort:
     parameters: CohortParameters
     seed: int
     latents: ClientLatents
+    history: EpisodeHistory
+    export_date: np.datetime64 | None
 
 
-def _with_outcomes(clients: pd.DataFrame, history: EpisodeHistory) -> pd.DataFrame:
-    dropout = history.dropout_after > 0
-    violence = history.violence_after >= 0
+def _with_outcomes(clients: pd.DataFrame, records: EpisodeRecords) -> pd.DataFrame:
+    """The clients table with the contract's outcome columns, as of the export date."""
+    incident = pd.Series(records.first_violence_date.astype("datetime64[ns]"), index=clients.index)
     outcomes = pd.DataFrame(
         {
-            "dropout": pd.array(dropout, dtype="boolean"),
-            "dropout_after_session": pd.arrays.IntegerArray(history.dropout_after, ~dropout),
-            "violence": pd.array(violence, dtype="boolean"),
-            "violence_after_session": pd.arrays.IntegerArray(
-                np.maximum(history.violence_after, 0), ~violence
-            ),
+            "violent_incident_this_episode": pd.array(incident.notna(), dtype="boolean"),
+            "episode_end_date": records.end_date.astype("datetime64[ns]"),
+            "episode_end_reason": pd.array(records.end_reason, dtype="string"),
+            "first_violence_date": incident,
         },
         index=clients.index,
     )
@@ -64,29 +67,38 @@ def generate_cohort(
 ) -> SyntheticCohort:
     """Draw a cohort of `n_clients` episodes; the same seed and parameters give the same cohort.
 
-    Population, episodes and measurements each get their own random stream, so changing
-    how scores are measured does not change who drops out.
+    Population, episodes, measurements and the clinic's records each get their own random
+    stream, so changing how scores are measured does not change who drops out.
     """
     if n_clients < 1:
         raise ValueError(f"n_clients must be at least 1; got {n_clients}")
     parameters = CohortParameters() if parameters is None else parameters
-    population_rng, episode_rng, measurement_rng = np.random.default_rng(seed).spawn(3)
+    population_rng, episode_rng, measurement_rng, records_rng = np.random.default_rng(seed).spawn(4)
     population = draw_population(population_rng, n_clients, parameters)
     history = simulate_episodes(
         population.latents, parameters, episode_rng, EpisodeStart.at_intake(n_clients)
     )
+    intake = population.clients["intake_date"].to_numpy().astype("datetime64[D]")
+    dates = session_dates(measurement_rng, intake, history.held.shape[1], parameters)
+    records = episode_records(records_rng, intake, dates, history, parameters)
     tables = ClinicTables(
-        clients=_with_outcomes(population.clients, history),
+        clients=_with_outcomes(population.clients, records),
         therapists=population.therapists,
-        sessions=sessions_table(measurement_rng, population, history, parameters),
+        sessions=sessions_table(
+            measurement_rng, population, history, parameters, dates, records.exported
+        ),
     )
-    oracle = oracle_table(population.clients["client_id"], population.latents, history, parameters)
+    oracle = oracle_table(
+        population.clients["client_id"], population.latents, history, parameters, records.exported
+    )
     return SyntheticCohort(
         tables=tables,
         oracle=oracle,
         parameters=parameters,
         seed=seed,
         latents=population.latents,
+        history=history,
+        export_date=records.export_date,
     )
 
 
@@ -100,6 +112,7 @@ def write_cohort(cohort: SyntheticCohort, out_dir: Path, file_format: str = "par
         "generator": "alliance-risk synth",
         "seed": cohort.seed,
         "n_clients": len(cohort.tables.clients),
+        "export_date": None if cohort.export_date is None else str(cohort.export_date),
         "parameters": asdict(cohort.parameters),
     }
     (out_dir / "parameters.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -2,7 +2,8 @@
 
 Only here do latent quantities become observations: the true alliance becomes a noisy,
 rounded questionnaire total on the client's instrument, latent anxiety becomes GAD-7 and
-pre-session distress ratings, and session indices become dates. Nothing drawn here feeds
+pre-session distress ratings, and session indices become dates. Questionnaires are left
+out more often when the alliance is poor (missing not at random). Nothing drawn here feeds
 back into dropout or violence, so measurement noise is pure noise to a model.
 """
 
@@ -17,7 +18,7 @@ from training.synthetic.parameters import CohortParameters
 from training.synthetic.population import Population
 
 
-def _session_dates(
+def session_dates(
     rng: np.random.Generator, intake: np.ndarray, sessions: int, parameters: CohortParameters
 ) -> np.ndarray:
     """Dates of sessions 1..`sessions` per client: strictly increasing, never before intake."""
@@ -32,21 +33,44 @@ def _session_dates(
     return intake[:, None] + np.cumsum(gaps, axis=1).astype("timedelta64[D]")
 
 
-def _alliance_scores(
-    rng: np.random.Generator,
-    population: Population,
-    history: EpisodeHistory,
-    parameters: CohortParameters,
+def _true_alliance(
+    population: Population, history: EpisodeHistory, parameters: CohortParameters
 ) -> np.ndarray:
-    """Observed alliance totals on each client's instrument, per session (NaN = unrated)."""
-    al = parameters.alliance
-    clients, sessions = history.held.shape
-    true_alliance = np.column_stack(
+    """The latent alliance at every session (clients x sessions)."""
+    sessions = history.held.shape[1]
+    return np.column_stack(
         [
             latent_alliance(population.latents, s, history.rupture[:, s - 1], parameters)
             for s in range(1, sessions + 1)
         ]
     )
+
+
+def _filled_in(
+    rng: np.random.Generator,
+    history: EpisodeHistory,
+    true_alliance: np.ndarray,
+    base_share_missing: float,
+    parameters: CohortParameters,
+) -> np.ndarray:
+    """Whether a questionnaire was filled in at each session: only when attended, and less
+    often the poorer the alliance at that session."""
+    log_odds = np.log(base_share_missing / (1.0 - base_share_missing))
+    log_odds = log_odds + parameters.alliance.unrated_per_alliance_sd * true_alliance
+    missing = 1.0 / (1.0 + np.exp(-log_odds))
+    return history.attended & (rng.random(true_alliance.shape) >= missing)
+
+
+def _alliance_scores(
+    rng: np.random.Generator,
+    population: Population,
+    history: EpisodeHistory,
+    true_alliance: np.ndarray,
+    parameters: CohortParameters,
+) -> np.ndarray:
+    """Observed alliance totals on each client's instrument, per session (NaN = unrated)."""
+    al = parameters.alliance
+    clients, sessions = history.held.shape
     pomp_of = {code: (mean, sd) for code, mean, sd in al.instrument_pomp_mean_sd}
     mean = np.array([pomp_of[code][0] for code in INSTRUMENTS])
     sd = np.array([pomp_of[code][1] for code in INSTRUMENTS])
@@ -65,7 +89,7 @@ def _alliance_scores(
     score = np.clip(
         np.round(low[which] + pomp / 100.0 * (high[which] - low[which])), low[which], high[which]
     )
-    rated = history.attended & (rng.random((clients, sessions)) >= al.unrated_share)
+    rated = _filled_in(rng, history, true_alliance, al.unrated_share, parameters)
     return np.where(rated, score, np.nan)
 
 
@@ -73,6 +97,7 @@ def _anxiety_ratings(
     rng: np.random.Generator,
     population: Population,
     history: EpisodeHistory,
+    true_alliance: np.ndarray,
     parameters: CohortParameters,
 ) -> tuple[np.ndarray, np.ndarray]:
     """GAD-7 and distress per session (NaN when not attended or not filled in)."""
@@ -100,10 +125,8 @@ def _anxiety_ratings(
         PRE_SESSION_DISTRESS.minimum,
         PRE_SESSION_DISTRESS.maximum,
     )
-    gad7_given = history.attended & (rng.random((clients, sessions)) >= ax.gad7_missing_share)
-    distress_given = history.attended & (
-        rng.random((clients, sessions)) >= ax.distress_missing_share
-    )
+    gad7_given = _filled_in(rng, history, true_alliance, ax.gad7_missing_share, parameters)
+    distress_given = _filled_in(rng, history, true_alliance, ax.distress_missing_share, parameters)
     return np.where(gad7_given, gad7, np.nan), np.where(distress_given, distress, np.nan)
 
 
@@ -117,15 +140,19 @@ def sessions_table(
     population: Population,
     history: EpisodeHistory,
     parameters: CohortParameters,
+    dates: np.ndarray,
+    exported: np.ndarray,
 ) -> pd.DataFrame:
-    """One row per held session, sorted by client and session, typed per the contract."""
-    sessions = history.held.shape[1]
-    intake = population.clients["intake_date"].to_numpy().astype("datetime64[D]")
-    dates = _session_dates(rng, intake, sessions, parameters)
-    alliance = _alliance_scores(rng, population, history, parameters)
-    gad7, distress = _anxiety_ratings(rng, population, history, parameters)
+    """One row per exported session, sorted by client and session, typed per the contract.
 
-    client_index, column = np.nonzero(history.held)
+    `dates` holds every booked session's date and `exported` which sessions the export
+    holds (booked, and not after the export date).
+    """
+    true_alliance = _true_alliance(population, history, parameters)
+    alliance = _alliance_scores(rng, population, history, true_alliance, parameters)
+    gad7, distress = _anxiety_ratings(rng, population, history, true_alliance, parameters)
+
+    client_index, column = np.nonzero(exported)
     score = alliance[client_index, column]
     rated = ~np.isnan(score)
     rater = np.where(

@@ -139,6 +139,7 @@ def draw_population(
 
     alliance_effect = rng.normal(0.0, ther.alliance_effect_sd, therapist_count)
     dropout_effect = rng.normal(0.0, ther.dropout_effect_sd, therapist_count)
+    site_dropout_effect = rng.normal(0.0, parameters.dropout.site_effect_sd, pop.sites)
     years = therapists["years_experience"].to_numpy(dtype=float)[therapist]
     trainee = (therapists["profession"] == "trainee").to_numpy(dtype=bool)[therapist]
 
@@ -163,7 +164,7 @@ def draw_population(
         miss_offset=_miss_offset(setting, substance, parameters),
         dropout_offset=_dropout_offset(
             parameters,
-            therapist_effect=dropout_effect[therapist],
+            therapist_effect=dropout_effect[therapist] + site_dropout_effect[site],
             years=years,
             trainee=trainee,
             interpreter=interpreter,
@@ -219,7 +220,7 @@ def _adult_decades(age: np.ndarray, reference_age: float) -> np.ndarray:
 def _dropout_offset(
     parameters: CohortParameters,
     *,
-    therapist_effect: np.ndarray,
+    therapist_effect: np.ndarray,  # therapist's and site's hidden effects
     years: np.ndarray,
     trainee: np.ndarray,
     interpreter: np.ndarray,

@@ -31,13 +31,22 @@ def indicator(answer: PredictionResponse) -> Indicator:
     return INDICATOR_OF_BAND[band]
 
 
+#: How the summary names an outcome with no estimate (the detail says why).
+NOT_ESTIMATED = "not estimated"
+
+
+def _risk(answer: PredictionResponse, outcome: str) -> str:
+    result = answer.predictions.get(outcome)
+    if result is None:
+        return NOT_ESTIMATED
+    return f"{result.band} ({percent(result.probability)})"
+
+
 def summary(answer: PredictionResponse) -> str:
     """'Dropout risk high (41%), violence risk low (2%) after session 3', under 140 chars."""
-    dropout = answer.predictions["dropout"]
-    violence = answer.predictions["violence"]
     text = (
-        f"Dropout risk {dropout.band} ({percent(dropout.probability)}), violence risk "
-        f"{violence.band} ({percent(violence.probability)}) after session {answer.as_of_session}"
+        f"Dropout risk {_risk(answer, 'dropout')}, violence risk {_risk(answer, 'violence')} "
+        f"after session {answer.as_of_session}"
     )
     if answer.model.synthetic_data:
         text = SYNTHETIC_PREFIX + text
@@ -60,6 +69,8 @@ def detail(answer: PredictionResponse) -> str:
             f"({one_in(result.probability)}) | {result.band} | higher than "
             f"{result.percentile:.0f}% |"
         )
+    for outcome, reason in answer.withheld.items():
+        lines.append(f"| {OUTCOME_TITLES[outcome]} | {NOT_ESTIMATED}: {reason} | | |")
     lines += ["", "**What drives these estimates most**", ""]
     for outcome, result in answer.predictions.items():
         lines.append(f"*{OUTCOME_TITLES[outcome]}*")
