@@ -7,6 +7,7 @@ range is changed in exactly one place.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -73,13 +74,27 @@ class AllianceRater(StrEnum):
 
 @dataclass(frozen=True)
 class Instrument:
-    """An alliance questionnaire and the range of its total score."""
+    """An alliance questionnaire: the range of its total score, how reliable the total is,
+    and the published cut-off below which it flags a possible alliance problem, if any."""
 
     code: str
     name: str
     min_score: int
     max_score: int
     citation: str
+    reliability: float
+    reliability_source: str
+    alert_at_or_below: float | None = None
+    alert_source: str = ""
+
+    def reliable_change(self, sd: float) -> float:
+        """The smallest change between two totals beyond measurement error, in score points.
+
+        Jacobson & Truax (1991), J Consult Clin Psychol 59(1): 12-19: a change is reliable
+        when it exceeds 1.96 standard errors of the difference, sqrt(2) * SD * sqrt(1 - r),
+        with SD the spread of totals among clients and r the total's reliability.
+        """
+        return 1.96 * math.sqrt(2.0) * sd * math.sqrt(1.0 - self.reliability)
 
     def percent_of_maximum(self, score: float) -> float:
         """Rescale a total score to 0..100 (POMP) so instruments can be compared.
@@ -103,6 +118,10 @@ INSTRUMENTS: dict[str, Instrument] = {
             min_score=12,
             max_score=60,
             citation="Hatcher & Gillaspy (2006): 12 items rated 1-5",
+            reliability=0.91,
+            reliability_source="Hatcher & Gillaspy (2006), Psychother Res 16(1): internal "
+            "consistency of the total score, alpha about .91 (German samples: above .80, "
+            "Munder et al. 2010, Clin Psychol Psychother 17(3))",
         ),
         Instrument(
             code="SRS",
@@ -110,6 +129,13 @@ INSTRUMENTS: dict[str, Instrument] = {
             min_score=0,
             max_score=40,
             citation="Duncan et al. (2003): 4 visual-analogue items scored 0-10",
+            reliability=0.88,
+            reliability_source="Duncan et al. (2003), J Brief Ther 3(1): internal consistency "
+            "alpha .88",
+            # PCOMS: an SRS total under about 36 points to a possible problem in the alliance
+            # worth discussing with the client (Duncan 2012, Can Psychol 53(2)).
+            alert_at_or_below=36.0,
+            alert_source="PCOMS cut-off for the SRS (Duncan 2012, Can Psychol 53(2))",
         ),
         Instrument(
             code="TASC-R",
@@ -117,6 +143,9 @@ INSTRUMENTS: dict[str, Instrument] = {
             min_score=12,
             max_score=48,
             citation="Shirk & Saiz (1992); Creed & Kendall (2005): 12 items rated 1-4",
+            reliability=0.80,
+            reliability_source="McLeod, Southam-Gerow & Kendall (2017), Psychol Assess 29(12): "
+            "alpha above .80 for the child version; .80 is used as the lower bound",
         ),
     )
 }

@@ -17,10 +17,9 @@ import pandas as pd
 from data_schemas import ranges
 from data_schemas.records import ClientHistory
 from data_schemas.tables import ClinicTables
+from features.alliance_norms import INSTRUMENT_CODES
 from features.registry import FeatureSpec, feature
 
-#: Alliance instruments in code order (code 0 is the first instrument of the contract).
-INSTRUMENT_CODES: tuple[str, ...] = tuple(ranges.INSTRUMENTS)
 _INSTRUMENT_CODE: dict[str, int] = {code: i for i, code in enumerate(INSTRUMENT_CODES)}
 NO_INSTRUMENT = -1
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_schemas import ranges
-from features.arrays import ATTRIBUTE_FEATURES, INSTRUMENT_CODES, ClientArrays
+from features.alliance_norms import AllianceNorms
+from features.arrays import ATTRIBUTE_FEATURES, NO_INSTRUMENT, ClientArrays
 from features.registry import FEATURE_NAMES
 
 
@@ -21,13 +21,16 @@ def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=out, where=denominator > 0)
 
 
-def _alliance_pomp(score: np.ndarray, instrument: np.ndarray) -> np.ndarray:
-    """Alliance on the 0..100 POMP scale, via the contract's own `percent_of_maximum`."""
-    pomp = np.full(score.shape, np.nan)
-    for code, name in enumerate(INSTRUMENT_CODES):
-        used = instrument == code
-        pomp[used] = ranges.INSTRUMENTS[name].percent_of_maximum(score[used])
-    return pomp
+def _per_instrument(table: np.ndarray, instrument: np.ndarray) -> np.ndarray:
+    """`table[code]` at every cell of `instrument` (NaN where no instrument is named)."""
+    padded = np.append(table, np.nan)  # NO_INSTRUMENT (-1) reads the NaN at the end
+    return padded[np.where(instrument == NO_INSTRUMENT, -1, instrument)]
+
+
+def _standardised(score: np.ndarray, instrument: np.ndarray, norms: AllianceNorms) -> np.ndarray:
+    """Each rating in SDs from its questionnaire's usual first rating (NaN without a norm)."""
+    mean, sd, _, _ = norms.arrays()
+    return (score - _per_instrument(mean, instrument)) / _per_instrument(sd, instrument)
 
 
 def _first_last(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -55,33 +58,45 @@ def _slope(values: np.ndarray, count: np.ndarray, mean: np.ndarray) -> np.ndarra
     return _divide((d_session * d_value).sum(axis=1), (d_session * d_session).sum(axis=1))
 
 
-def _rupture(
-    pomp: np.ndarray, count: np.ndarray, last: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Largest fall between consecutive ratings, and the recovery since that fall."""
-    n, k = pomp.shape
-    if k < 2:
-        return np.full(n, np.nan), np.full(n, np.nan)
-    rated = ~np.isnan(pomp)
+def _falls(z: np.ndarray, instrument: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each session j >= 1: the fall from the previous rating (-inf when j or no earlier
+    session is rated), whether both ratings are on one questionnaire, and j's position."""
+    k = z.shape[1]
+    rated = ~np.isnan(z)
     position = np.arange(k)
-    # For each session j >= 1: where the previous rating (before j) sits, -1 if none.
+    # Where the previous rating (before j) sits, -1 if none.
     latest_rated = np.maximum.accumulate(np.where(rated, position, -1), axis=1)
     previous_at = latest_rated[:, :-1]
-    previous = np.take_along_axis(pomp, np.maximum(previous_at, 0), axis=1)
-    falls = np.where(rated[:, 1:] & (previous_at >= 0), previous - pomp[:, 1:], -np.inf)
+    previous = np.take_along_axis(z, np.maximum(previous_at, 0), axis=1)
+    previous_instrument = np.take_along_axis(instrument, np.maximum(previous_at, 0), axis=1)
+    follows = rated[:, 1:] & (previous_at >= 0)
+    falls = np.where(follows, previous - z[:, 1:], -np.inf)
+    return falls, follows & (previous_instrument == instrument[:, 1:]), position
+
+
+def _rupture(
+    z: np.ndarray, instrument: np.ndarray, count: np.ndarray, last: np.ndarray, change: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Largest fall between consecutive ratings, the recovery since it, and whether any fall
+    on one questionnaire exceeds its reliable change (all in SDs)."""
+    n, k = z.shape
+    if k < 2:
+        return np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    falls, same_questionnaire, position = _falls(z, instrument)
     largest = falls.max(axis=1)
     fall_ends_at = falls.argmax(axis=1) + 1
-    after_fall = rated & (position >= fall_ends_at[:, None])
-    low_after_fall = np.where(after_fall, pomp, np.inf).min(axis=1)
+    after_fall = ~np.isnan(z) & (position >= fall_ends_at[:, None])
+    low_after_fall = np.where(after_fall, z, np.inf).min(axis=1)
     fell = largest > 0
     two_ratings = count >= 2
     drop = np.where(two_ratings, np.where(fell, largest, 0.0), np.nan)
     recovery = np.where(two_ratings, np.where(fell, last - low_after_fall, 0.0), np.nan)
-    return drop, recovery
+    reliable = same_questionnaire & (falls >= _per_instrument(change, instrument[:, 1:]))
+    return drop, recovery, np.where(two_ratings, reliable.any(axis=1), np.nan)
 
 
 def landmark_feature_matrix(
-    arrays: ClientArrays, therapist_dropout_rate: np.ndarray, landmark: int
+    arrays: ClientArrays, therapist_dropout_rate: np.ndarray, landmark: int, norms: AllianceNorms
 ) -> np.ndarray:
     """Feature rows (columns in `FEATURE_NAMES` order) at landmark k from sessions 1..k.
 
@@ -89,16 +104,21 @@ def landmark_feature_matrix(
     """
     k = landmark
     n = arrays.n_sessions.shape[0]
-    pomp = _alliance_pomp(arrays.alliance_score[:, :k], arrays.alliance_instrument[:, :k])
+    score = arrays.alliance_score[:, :k]
+    instrument = arrays.alliance_instrument[:, :k]
+    z = _standardised(score, instrument, norms)
     rows = np.arange(n)
 
-    first, last, n_rated, last_at = _first_last(pomp)
-    mean = _mean(pomp, n_rated)
-    lowest = np.where(np.isnan(pomp), np.inf, pomp).min(axis=1)
-    largest_drop, recovery = _rupture(pomp, n_rated, last)
-    instrument_last = arrays.alliance_instrument[rows, last_at].astype(np.float64)
-    therapist_rated_last = arrays.rated_by_therapist[rows, last_at].astype(np.float64)
+    first, last, n_z, _ = _first_last(z)
+    mean = _mean(z, n_z)
+    lowest = np.where(np.isnan(z), np.inf, z).min(axis=1)
+    _, _, change, alert = norms.arrays()
+    largest_drop, recovery, reliable_fall = _rupture(z, instrument, n_z, last, change)
+    _, score_last, n_rated, rated_last_at = _first_last(score)
+    instrument_last = instrument[rows, rated_last_at]
+    therapist_rated_last = arrays.rated_by_therapist[rows, rated_last_at].astype(np.float64)
     none_rated = n_rated == 0
+    alert_at = np.where(none_rated, np.nan, _per_instrument(alert, instrument_last))
 
     gad7_first, gad7_last, n_gad7, _ = _first_last(arrays.gad7[:, :k])
     distress = arrays.distress[:, :k]
@@ -107,13 +127,15 @@ def landmark_feature_matrix(
 
     columns = {
         "landmark": np.full(n, float(k)),
-        "alliance_pomp_first": first,
-        "alliance_pomp_last": last,
-        "alliance_pomp_mean": mean,
-        "alliance_pomp_min": np.where(none_rated, np.nan, lowest),
-        "alliance_pomp_slope": _slope(pomp, n_rated, mean),
+        "alliance_z_first": first,
+        "alliance_z_last": last,
+        "alliance_z_mean": mean,
+        "alliance_z_min": np.where(n_z == 0, np.nan, lowest),
+        "alliance_z_slope": _slope(z, n_z, mean),
         "alliance_largest_drop": largest_drop,
         "alliance_recovery_since_drop": recovery,
+        "alliance_reliable_fall": reliable_fall,
+        "alliance_alert": np.where(np.isnan(alert_at), np.nan, score_last <= alert_at),
         "alliance_n_rated": n_rated.astype(np.float64),
         "alliance_instrument_last": np.where(none_rated, np.nan, instrument_last),
         "alliance_rated_by_therapist_last": np.where(none_rated, np.nan, therapist_rated_last),

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from data_schemas.ranges import LANDMARKS
 from data_schemas.records import ClientHistory
 from data_schemas.tables import ClinicTables
+from features.alliance_norms import AllianceNorms
 from features.arrays import ClientArrays, arrays_from_history, arrays_from_tables
 from features.core import landmark_feature_matrix
 from features.registry import FEATURE_NAMES
@@ -45,13 +46,17 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
         clients before their own record outweighs the clinic average.
     random_state : seed of the fold assignment (a permutation of the sorted client ids).
     therapist_history : "cross_fit" (random splits) or "temporal" (count only clients
-        whose last session was before this client's intake; use for temporal splits).
+        whose episode ended before this client's intake; use for temporal splits).
+    exclude : registry features to leave out of the output (a data scientist's choice, for
+        example an attribute the clinic decides the model must not use); not `landmark`.
 
     `fit` reads how and when each client's episode ended (`episode_end_reason`,
-    `episode_end_date`) and no other outcome; ongoing episodes add nothing to any rate.
+    `episode_end_date`) and no other outcome; ongoing episodes add nothing to any rate. It
+    also learns each alliance questionnaire's usual first rating (`alliance_norms_`).
     `fit_transform` gives training rows their out-of-fold therapist rate; `transform` uses
     the full fit.
-    Output: a float64 DataFrame indexed by (client_id, landmark), columns `FEATURE_NAMES`.
+    Output: a float64 DataFrame indexed by (client_id, landmark), columns
+    `get_feature_names_out()`: the registry's features in its order, less `exclude`.
     """
 
     def __init__(
@@ -61,12 +66,14 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
         prior_strength: float = 10.0,
         random_state: int = 0,
         therapist_history: TherapistHistoryMode = "cross_fit",
+        exclude: tuple[str, ...] = (),
     ) -> None:
         self.landmarks = landmarks
         self.n_folds = n_folds
         self.prior_strength = prior_strength
         self.random_state = random_state
         self.therapist_history = therapist_history
+        self.exclude = exclude
 
     def _check_params(self) -> None:
         landmarks = tuple(self.landmarks)
@@ -83,6 +90,14 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
                 "therapist_history must be 'cross_fit' or 'temporal', "
                 f"got {self.therapist_history!r}"
             )
+        unknown = sorted(set(self.exclude) - set(FEATURE_NAMES))
+        if unknown:
+            raise ValueError(
+                f"cannot leave out unknown features {unknown}; known features are "
+                + ", ".join(FEATURE_NAMES)
+            )
+        if "landmark" in self.exclude:
+            raise ValueError("landmark cannot be left out: bands and percentiles are per session")
 
     @property
     def _width(self) -> int:
@@ -114,6 +129,9 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
     def _fit(self, tables: ClinicTables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self._check_params()
         client_ids, therapist_ids, dropout, end_days = self._training_clients(tables)
+        self.alliance_norms_ = AllianceNorms.learn(
+            tables.sessions[tables.sessions["client_id"].isin(client_ids)]
+        )
         ended = ~np.isnan(dropout)
         self.therapist_dropouts_ = TherapistDropoutHistory.learn(
             therapist_ids[ended],
@@ -177,17 +195,26 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
             )
         arrays = arrays_from_history(history, landmark)
         rate = self.therapist_dropouts_.rates(arrays.therapist_ids, arrays.intake_days)
-        return landmark_feature_matrix(arrays, rate, landmark)
+        return landmark_feature_matrix(arrays, rate, landmark, self.alliance_norms_)[:, self._kept]
 
     def get_feature_names_out(self, input_features: None = None) -> np.ndarray:
-        """The output columns, `FEATURE_NAMES` in registry order."""
-        return np.asarray(FEATURE_NAMES, dtype=object)
+        """The output columns: the registry's features in its order, less `exclude`."""
+        return np.asarray([n for n in FEATURE_NAMES if n not in set(self.exclude)], dtype=object)
+
+    @property
+    def _kept(self) -> np.ndarray:
+        """Positions of the output columns among the feature core's `FEATURE_NAMES`."""
+        return np.flatnonzero([name not in set(self.exclude) for name in FEATURE_NAMES])
 
     def _frame(self, arrays: ClientArrays, rates: np.ndarray) -> pd.DataFrame:
         blocks, client_rows, landmarks = [], [], []
         for k in sorted(self.landmarks):
             rows = np.flatnonzero(arrays.n_sessions >= k)
-            blocks.append(landmark_feature_matrix(arrays.take(rows), rates[rows], k))
+            blocks.append(
+                landmark_feature_matrix(arrays.take(rows), rates[rows], k, self.alliance_norms_)[
+                    :, self._kept
+                ]
+            )
             client_rows.append(rows)
             landmarks.append(np.full(len(rows), k, dtype=np.int64))
         row, landmark = np.concatenate(client_rows), np.concatenate(landmarks)
@@ -195,7 +222,8 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
         index = pd.MultiIndex.from_arrays(
             [arrays.client_ids[row[order]], landmark[order]], names=["client_id", "landmark"]
         )
-        return pd.DataFrame(np.vstack(blocks)[order], index=index, columns=list(FEATURE_NAMES))
+        columns = list(self.get_feature_names_out())
+        return pd.DataFrame(np.vstack(blocks)[order], index=index, columns=columns)
 
 
 def by_landmark(rows: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,13 @@
-"""Risk bands: low, moderate and high, and where a probability sits in the population."""
+"""Risk bands: low, moderate and high at each session, and where a probability sits.
+
+A band is a share of the reference population at the same session: "high" marks the 10%
+highest estimates among the calibration clients after that session, "moderate" the next
+20%. Shares are easier to act on than raw probability cut-offs, because they fix how many
+clients a clinic will see flagged; and they are fitted per session, because risks differ
+between sessions (most dropout happens early), so a band fitted over all sessions pooled
+would flag mostly session-1 estimates. An operator may instead set absolute cut-offs, the
+same at every session; the wording then says so.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +16,6 @@ from enum import StrEnum
 
 import numpy as np
 
-#: A band is a share of the reference population: "high" marks the estimated risks among
-#: the top 10%, "moderate" the next 20%. Shares are easier to act on than raw probability
-#: cut-offs because they fix how many clients a clinic will see flagged.
 HIGH_BAND_SHARE = 0.10
 MODERATE_BAND_SHARE = 0.20
 
@@ -37,20 +43,68 @@ class BandThresholds:
         moderate = float(np.quantile(probabilities, 1.0 - HIGH_BAND_SHARE - MODERATE_BAND_SHARE))
         return cls(moderate=moderate, high=max(high, moderate))
 
-    def band(self, probability: float) -> RiskBand:
-        if probability >= self.high:
-            return RiskBand.HIGH
-        if probability >= self.moderate:
-            return RiskBand.MODERATE
-        return RiskBand.LOW
-
     def bands(self, probabilities: np.ndarray) -> np.ndarray:
-        """Vectorised `band` for batch scoring."""
+        """The band of each probability."""
         return np.where(
             probabilities >= self.high,
             RiskBand.HIGH.value,
             np.where(probabilities >= self.moderate, RiskBand.MODERATE.value, RiskBand.LOW.value),
         )
+
+
+@dataclass(frozen=True)
+class LandmarkBands:
+    """Band thresholds per session (landmark), and how they were set (`operator_set`)."""
+
+    by_landmark: dict[int, BandThresholds]
+    operator_set: bool = False
+
+    @classmethod
+    def from_population(cls, probabilities: np.ndarray, landmarks: np.ndarray) -> LandmarkBands:
+        """Shares of the reference population at each session (calibration clients)."""
+        return cls(
+            {
+                int(k): BandThresholds.from_population(probabilities[landmarks == k])
+                for k in np.unique(landmarks)
+            }
+        )
+
+    @classmethod
+    def fixed(cls, thresholds: BandThresholds, landmarks: tuple[int, ...]) -> LandmarkBands:
+        """The same absolute cut-offs at every session, set by the service's operator."""
+        return cls({int(k): thresholds for k in landmarks}, operator_set=True)
+
+    def at(self, landmark: int) -> BandThresholds:
+        return self.by_landmark[int(landmark)]
+
+    def bands(self, probabilities: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The band of each probability at its own session."""
+        probabilities = np.asarray(probabilities, dtype=float)
+        landmarks = np.broadcast_to(np.asarray(landmarks), probabilities.shape)
+        out = np.empty(probabilities.shape, dtype=object)
+        for k in np.unique(landmarks):
+            mask = landmarks == k
+            out[mask] = self.at(int(k)).bands(probabilities[mask])
+        return out.astype(str)
+
+    def definition(self, band: str, landmark: int) -> str:
+        """What a band means at a session, in words a clinician can check (the estimates are
+        those of the calibration clients, as the model card says)."""
+        thresholds = self.at(landmark)
+        if self.operator_set:
+            low, high = f"{thresholds.moderate:.0%}", f"{thresholds.high:.0%}"
+            return {
+                RiskBand.HIGH.value: f"{high} or more",
+                RiskBand.MODERATE.value: f"from {low} to under {high}",
+                RiskBand.LOW.value: f"under {low}",
+            }[band] + ", cut-offs set by the service's operator"
+        top, next_ = f"{HIGH_BAND_SHARE:.0%}", f"{MODERATE_BAND_SHARE:.0%}"
+        return {
+            RiskBand.HIGH.value: f"the top {top} of estimates after session {landmark}",
+            RiskBand.MODERATE.value: f"the next {next_} of estimates after session {landmark}",
+            RiskBand.LOW.value: f"below the top {HIGH_BAND_SHARE + MODERATE_BAND_SHARE:.0%} of "
+            f"estimates after session {landmark}",
+        }[band]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import lightgbm as lgb
 import numpy as np
 from scipy.special import expit
 
-from models.bands import BandThresholds, PopulationQuantiles
+from models.bands import LandmarkBands, PopulationQuantiles
 from models.calibration import MarginCalibrator
 
 
@@ -41,7 +41,7 @@ class OutcomeModel:
     name: str
     booster: lgb.Booster
     calibrator: MarginCalibrator
-    thresholds: BandThresholds
+    thresholds: LandmarkBands
     population: PopulationQuantiles
 
     def margin(self, features: np.ndarray) -> np.ndarray:
@@ -54,7 +54,7 @@ class OutcomeModel:
             logit=logit,
             probability=probability,
             percentile=self.population.percentile(probability, landmarks),
-            band=self.thresholds.bands(probability),
+            band=self.thresholds.bands(probability, landmarks),
         )
 
     def score_and_explain(
@@ -69,7 +69,7 @@ class OutcomeModel:
             logit=logit,
             probability=probability,
             percentile=self.population.percentile(probability, landmarks),
-            band=self.thresholds.bands(probability),
+            band=self.thresholds.bands(probability, landmarks),
         )
         return scores, explanation
 

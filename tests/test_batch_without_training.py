@@ -111,7 +111,7 @@ def test_score_on_one_machine_needs_no_training_package(
     assert result.returncode == 0, result.stderr
     scored = pd.read_parquet(out)
     assert len(scored) == _clients_with_sessions(small_cohort_dir)
-    assert "dropout_shap_alliance_pomp_last" in scored.columns
+    assert "dropout_shap_alliance_z_last" in scored.columns
 
 
 def test_score_on_a_dask_cluster_needs_no_training_package(

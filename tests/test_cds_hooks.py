@@ -94,7 +94,7 @@ def test_a_card_names_both_risks_the_model_and_the_factors(
     assert card["summary"].startswith("TEST MODEL (synthetic data): Dropout risk")
     assert "violence risk" in card["summary"]
     assert card["detail"].count("%") >= 4  # both probabilities and percentiles
-    assert "What drives these estimates most" in card["detail"]
+    assert "Of this episode so far, what drives these estimates most" in card["detail"]
     assert SYNTHETIC_DATA_NOTICE in card["detail"]
     assert card["links"][0]["url"] == f"{BASE_URL}/docs#/reports"
 

@@ -27,18 +27,20 @@ from features import (
     format_value,
     landmark_labels,
 )
+from features.alliance_norms import AllianceNorms
 from features.labels import OutcomeDefinitions
 from training.synthetic import generate_cohort
 
 RATE = "therapist_dropout_rate_oof"
 
-# SRS runs 0..40, so POMP = 2.5 * score: 30 -> 75, 20 -> 50, 24 -> 60, 16 -> 40, 28 -> 70.
+#: Norms set by hand for the arithmetic tests: the SRS's usual first rating is 20, SD 10, so
+#: an SRS total t is (t - 20) / 10 SDs: 30 -> 1.0, 20 -> 0.0, 24 -> 0.4, 16 -> -0.4, 28 -> 0.8.
+NORMS = AllianceNorms(
+    mean={"WAI-SR": 45.0, "SRS": 20.0, "TASC-R": 38.0},
+    sd={"WAI-SR": 8.0, "SRS": 10.0, "TASC-R": 6.0},
+    clients={"WAI-SR": 100, "SRS": 100, "TASC-R": 100},
+)
 RUPTURE = [30, 20, 24, 16, 28]
-
-
-def _srs(*pomp: float | None) -> list[float | None]:
-    """SRS scores for the given POMP values (None: attended without an alliance rating)."""
-    return [None if p is None else p / 2.5 for p in pomp]
 
 
 def one_client(alliance: list[float | None], **kwargs: object) -> ClinicTables:
@@ -46,8 +48,11 @@ def one_client(alliance: list[float | None], **kwargs: object) -> ClinicTables:
 
 
 def features_of(tables: ClinicTables, **params: object) -> pd.DataFrame:
-    """Rows of client A from `fit_transform`, indexed by landmark."""
-    return LandmarkFeatureBuilder(**params).fit_transform(tables).loc["A"]
+    """Rows of client A from the builder (fitted on the tables, alliance norms `NORMS`),
+    indexed by landmark."""
+    builder = LandmarkFeatureBuilder(**params).fit(tables)
+    builder.alliance_norms_ = NORMS
+    return builder.transform(tables).loc["A"]
 
 
 @pytest.fixture(name="small_clinic")
@@ -88,14 +93,16 @@ def test_format_value_speaks_plain_language() -> None:
     assert format_value("setting", feature("setting").code("day_clinic")) == "day clinic"
     assert format_value("history_of_violence", 1.0) == "yes"
     assert format_value("history_of_violence", 0.0) == "no"
-    assert format_value("alliance_pomp_min", math.nan) == "not recorded"
+    assert format_value("alliance_z_min", math.nan) == "not recorded"
     assert format_value(RATE, 0.183) == "18%"
-    assert format_value("alliance_pomp_last", 62.5) == "62.5"
+    assert format_value("alliance_z_last", -1.24) == "-1.2 SD"
+    assert format_value("alliance_z_slope", 0.3) == "+0.3 SD per session"
+    assert format_value("days_since_intake", 62.5) == "62.5"
     assert format_value("missed_sessions", 2.0) == "2"
 
 
 def test_unknown_feature_name_lists_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="alliance_pomp_last"):
+    with pytest.raises(KeyError, match="alliance_z_last"):
         feature("alliance_score")
 
 
@@ -161,72 +168,119 @@ def test_invalid_parameters_are_explained(
 # --- Alliance -----------------------------------------------------------------------------
 
 
-def test_alliance_is_compared_across_instruments_on_percent_of_maximum() -> None:
-    halfway = {"WAI-SR": 36.0, "SRS": 20.0, "TASC-R": 30.0}
+def test_each_rating_is_standardised_within_its_own_questionnaire() -> None:
+    """A total at its questionnaire's usual first rating is 0 SD, one SD above it is +1,
+    whatever the questionnaire's range: percent of maximum would call SRS 30 (75%) higher
+    than WAI-SR 53 (85%-ish of its range is 85.4), which the norms do not."""
+    scores = {"WAI-SR": [45.0, 53.0], "SRS": [20.0, 30.0], "TASC-R": [38.0, 44.0]}
     tables = clinic_tables(
-        [client(code) for code in halfway],
-        [
-            row
-            for code, score in halfway.items()
-            for row in trajectory(code, [score], instrument=code)
-        ],
+        [client(code) for code in scores],
+        [row for code, pair in scores.items() for row in trajectory(code, pair, instrument=code)],
     )
-    frame = LandmarkFeatureBuilder().fit_transform(tables)
-    assert (frame["alliance_pomp_last"] == 50.0).all()
+    builder = LandmarkFeatureBuilder().fit(tables)
+    builder.alliance_norms_ = NORMS
+    frame = builder.transform(tables)
+    assert (frame.xs(1, level="landmark")["alliance_z_last"] == 0.0).all()
+    assert (frame.xs(2, level="landmark")["alliance_z_last"] == 1.0).all()
     instrument = feature("alliance_instrument_last")
-    for code in halfway:
+    for code in scores:
         assert instrument.category(frame.loc[(code, 1), "alliance_instrument_last"]) == code
 
 
-def test_alliance_pomp_uses_the_contract_ranges_at_both_ends() -> None:
+def test_norms_are_each_questionnaires_first_ratings_among_training_clients() -> None:
+    firsts = {"W1": 40.0, "W2": 50.0, "W3": 48.0, "S1": 30.0}
+    tables = clinic_tables(
+        [client(c) for c in firsts],
+        [
+            *trajectory("W1", [40, 20]),
+            *trajectory("W2", [None, 50, 12]),
+            *trajectory("W3", [48]),
+            *trajectory("S1", [30], instrument="SRS"),
+        ],
+    )
+    norms = LandmarkFeatureBuilder().fit(tables).alliance_norms_
+    waisr = np.array([40.0, 50.0, 48.0])
+    assert norms.mean["WAI-SR"] == pytest.approx(waisr.mean())
+    assert norms.sd["WAI-SR"] == pytest.approx(waisr.std(ddof=1))
+    assert norms.clients == {"WAI-SR": 3, "SRS": 1, "TASC-R": 0}
+    # One SRS client gives no spread: its ratings have no standardised value.
+    assert math.isnan(norms.sd["SRS"])
+    rows = LandmarkFeatureBuilder().fit_transform(tables)
+    assert math.isnan(rows.loc[("S1", 1), "alliance_z_last"])
+    assert rows.loc[("S1", 1), "alliance_n_rated"] == 1.0
+
+
+def test_reliable_change_uses_each_questionnaires_published_reliability() -> None:
     for code, instrument in ranges.INSTRUMENTS.items():
-        rows = features_of(
-            one_client([instrument.min_score, instrument.max_score], instrument=code)
-        )
-        assert rows.loc[2, "alliance_pomp_first"] == 0.0
-        assert rows.loc[2, "alliance_pomp_last"] == 100.0
+        expected = 1.96 * math.sqrt(2.0) * 10.0 * math.sqrt(1.0 - instrument.reliability)
+        assert instrument.reliable_change(10.0) == pytest.approx(expected), code
+    assert NORMS.reliable_change_points("SRS") == pytest.approx(1.96 * math.sqrt(2 * 0.12) * 10)
 
 
 def test_alliance_summaries_skip_unrated_and_missed_sessions() -> None:
-    # Session 3 is missed, so the factory drops its rating (40).
-    rows = features_of(one_client(_srs(60, 70, 40, 80, 20), instrument="SRS", missed=[3]))
+    # Session 3 is missed, so the factory drops its rating (16).
+    rows = features_of(one_client([24, 28, 16, 32, 8], instrument="SRS", missed=[3]))
     at_5 = rows.loc[5]
     assert at_5["alliance_n_rated"] == 4
-    assert at_5["alliance_pomp_first"] == 60.0
-    assert at_5["alliance_pomp_last"] == 20.0
-    assert at_5["alliance_pomp_mean"] == pytest.approx((60 + 70 + 80 + 20) / 4)
-    assert at_5["alliance_pomp_min"] == 20.0
-    assert rows.loc[3, "alliance_pomp_last"] == 70.0
+    assert at_5["alliance_z_first"] == pytest.approx(0.4)
+    assert at_5["alliance_z_last"] == pytest.approx(-1.2)
+    assert at_5["alliance_z_mean"] == pytest.approx((0.4 + 0.8 + 1.2 - 1.2) / 4)
+    assert at_5["alliance_z_min"] == pytest.approx(-1.2)
+    assert rows.loc[3, "alliance_z_last"] == pytest.approx(0.8)
 
 
 def test_alliance_slope_is_least_squares_per_session() -> None:
-    rows = features_of(one_client(_srs(50, 60, None, 40, 75), instrument="SRS"))
-    sessions, pomp = np.array([1.0, 2.0, 4.0, 5.0]), np.array([50.0, 60.0, 40.0, 75.0])
-    assert rows.loc[5, "alliance_pomp_slope"] == pytest.approx(np.polyfit(sessions, pomp, 1)[0])
-    assert rows.loc[2, "alliance_pomp_slope"] == pytest.approx(10.0)
-    assert math.isnan(rows.loc[1, "alliance_pomp_slope"])
-    assert rows.loc[3, "alliance_pomp_slope"] == rows.loc[2, "alliance_pomp_slope"]
+    rows = features_of(one_client([20, 24, None, 16, 30], instrument="SRS"))
+    sessions, z = np.array([1.0, 2.0, 4.0, 5.0]), np.array([0.0, 0.4, -0.4, 1.0])
+    assert rows.loc[5, "alliance_z_slope"] == pytest.approx(np.polyfit(sessions, z, 1)[0])
+    assert rows.loc[2, "alliance_z_slope"] == pytest.approx(0.4)
+    assert math.isnan(rows.loc[1, "alliance_z_slope"])
+    assert rows.loc[3, "alliance_z_slope"] == rows.loc[2, "alliance_z_slope"]
 
 
 def test_largest_drop_and_recovery_follow_a_rupture() -> None:
-    rows = features_of(one_client(RUPTURE, instrument="SRS"))  # POMP 75, 50, 60, 40, 70
+    rows = features_of(one_client(RUPTURE, instrument="SRS"))  # z 1.0, 0.0, 0.4, -0.4, 0.8
     assert math.isnan(rows.loc[1, "alliance_largest_drop"])
     assert math.isnan(rows.loc[1, "alliance_recovery_since_drop"])
-    assert list(rows["alliance_largest_drop"].iloc[1:]) == [25.0, 25.0, 25.0, 25.0]
-    # Low point after the fall: 50, then 50, then 40, then 40; recovery = last - low.
-    assert list(rows["alliance_recovery_since_drop"].iloc[1:]) == [0.0, 10.0, 0.0, 30.0]
+    np.testing.assert_allclose(rows["alliance_largest_drop"].iloc[1:], [1.0] * 4)
+    # Low point after the fall: 0.0, then 0.0, then -0.4, then -0.4; recovery = last - low.
+    np.testing.assert_allclose(
+        rows["alliance_recovery_since_drop"].iloc[1:], [0.0, 0.4, 0.0, 1.2], atol=1e-12
+    )
 
 
 def test_largest_drop_spans_sessions_without_a_rating() -> None:
-    rows = features_of(one_client(_srs(80, None, 50, 55), instrument="SRS", missed=[2]))
-    assert rows.loc[3, "alliance_largest_drop"] == 30.0
-    assert rows.loc[4, "alliance_recovery_since_drop"] == 5.0
+    rows = features_of(one_client([32, None, 20, 22], instrument="SRS", missed=[2]))
+    assert rows.loc[3, "alliance_largest_drop"] == pytest.approx(1.2)
+    assert rows.loc[4, "alliance_recovery_since_drop"] == pytest.approx(0.2)
 
 
 def test_rising_alliance_has_no_drop_and_nothing_to_recover() -> None:
-    rows = features_of(one_client(_srs(40, 50, 70), instrument="SRS"))
+    rows = features_of(one_client([16, 20, 28], instrument="SRS"))
     assert rows.loc[3, "alliance_largest_drop"] == 0.0
     assert rows.loc[3, "alliance_recovery_since_drop"] == 0.0
+    assert rows.loc[3, "alliance_reliable_fall"] == 0.0
+
+
+def test_a_fall_beyond_the_questionnaires_reliable_change_is_a_possible_rupture() -> None:
+    """SRS reliability .88: reliable change = 1.96 * sqrt(2 * 0.12) = 0.96 SD (9.6 points
+    with SD 10). A 10-point fall counts; a 9-point one does not; nor does a fall between two
+    different questionnaires, which the reliable change cannot judge."""
+    assert features_of(one_client([30, 20], instrument="SRS")).loc[2, "alliance_reliable_fall"]
+    small = features_of(one_client([30, 21], instrument="SRS"))
+    assert small.loc[2, "alliance_reliable_fall"] == 0.0
+    mixed = trajectory("A", [30, None], instrument="SRS")
+    mixed[1] |= {"alliance_instrument": "WAI-SR", "alliance_score": 25}  # z -2.5
+    rows = features_of(clinic_tables([client("A")], mixed))
+    assert rows.loc[2, "alliance_largest_drop"] == pytest.approx(3.5)
+    assert rows.loc[2, "alliance_reliable_fall"] == 0.0
+
+
+def test_an_srs_total_of_36_or_lower_raises_the_pcoms_flag() -> None:
+    rows = features_of(one_client([38, 36, 37], instrument="SRS"))
+    assert list(rows["alliance_alert"]) == [0.0, 1.0, 0.0]
+    other = features_of(one_client([20, 30], instrument="WAI-SR"))
+    assert other["alliance_alert"].isna().all()
 
 
 def test_latest_rating_gives_instrument_and_rater() -> None:

@@ -134,7 +134,7 @@ def test_evaluation_answers_with_valid_r4_risk_assessments(
         assert prediction.qualitativeRisk.coding[0].code in {"low", "moderate", "high"}
         assert {b.reference for b in assessment.basis} == observations
         notes = [note.text for note in assessment.note]
-        assert notes[0].startswith("What drives this estimate most:")
+        assert notes[0].startswith("Of this episode so far, what drives this estimate most:")
         assert notes[0].count("\n- ") == 3
         assert SYNTHETIC_DATA_NOTICE in notes
 

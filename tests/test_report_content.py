@@ -10,7 +10,8 @@ import pytest
 from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.histories import HistoryNotFoundError, history_from_tables
 from data_schemas.records import ClientHistory
-from features.registry import RUPTURE_DROP_POMP, feature
+from features.alliance_norms import AllianceNorms
+from features.registry import feature
 from service.answers.schemas import Contribution
 from service.reports.conversation import MAX_POINTS, OPEN_QUESTION, conversation_points
 from service.reports.factors import Factor, top_factors
@@ -19,6 +20,12 @@ from service.routes.reports import negotiate
 from training.synthetic import SyntheticCohort
 
 PDF = "application/pdf"
+#: WAI-SR SD 8: reliable change 1.96 * sqrt(2 * 0.09) * 8 = 6.65 points; SRS SD 5: 3.39.
+NORMS = AllianceNorms(
+    mean={"WAI-SR": 45.0, "SRS": 32.0, "TASC-R": 38.0},
+    sd={"WAI-SR": 8.0, "SRS": 5.0, "TASC-R": 6.0},
+    clients={"WAI-SR": 100, "SRS": 100, "TASC-R": 100},
+)
 
 
 def history_with(scores: list[float | None], instrument: str = "WAI-SR") -> ClientHistory:
@@ -49,6 +56,7 @@ def contribution(name: str, value: float | None, phi: float) -> Contribution:
         display_value="shown",
         contribution=phi,
         direction="raises" if phi > 0 else "lowers",
+        group=spec.group.value,
     )
 
 
@@ -71,8 +79,8 @@ def test_accept_header_picks_html_or_pdf(accept: str | None, expected: str | Non
 
 
 def test_alliance_fall_is_described_on_the_instrument_scale() -> None:
-    series = session_series(ClientHistory.model_validate(EXAMPLE_HISTORY), 3)
-    fall = contribution("alliance_largest_drop", 25.0, 0.4)
+    series = session_series(ClientHistory.model_validate(EXAMPLE_HISTORY), 3, NORMS)
+    fall = contribution("alliance_largest_drop", 1.5, 0.4)
     [factor] = top_factors("dropout", [fall], series)
     assert factor.sentence == (
         "The alliance score fell from 48 to 36 (WAI-SR) between sessions 2 and 3, a possible "
@@ -83,15 +91,14 @@ def test_alliance_fall_is_described_on_the_instrument_scale() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "display", "expected"),
     [
-        ("therapist_years_experience", 1.0, "1", "Therapist's years of experience: 1 year"),
-        ("therapist_caseload", 24.0, "24", "Therapist's current caseload: 24 clients"),
-        ("primary_problem", 0.0, "anxiety", "Main presenting problem: anxiety"),
+        ("days_since_intake", 21.0, "21", "21 days have passed from intake to session 3"),
+        ("alliance_n_rated", 3.0, "3", "Sessions with an alliance rating: 3 sessions"),
     ],
 )
-def test_other_factors_read_as_label_and_value(
+def test_episode_factors_read_as_sentences_about_the_sessions(
     name: str, value: float, display: str, expected: str
 ) -> None:
-    series = session_series(ClientHistory.model_validate(EXAMPLE_HISTORY), 3)
+    series = session_series(ClientHistory.model_validate(EXAMPLE_HISTORY), 3, NORMS)
     c = contribution(name, value, -0.3).model_copy(update={"display_value": display})
     [factor] = top_factors("violence", [c], series)
     assert factor.sentence == (
@@ -99,11 +106,21 @@ def test_other_factors_read_as_label_and_value(
     )
 
 
-def test_ruptures_are_falls_of_at_least_the_registry_threshold() -> None:
-    # The SRS spans 40 points, so the threshold is 40 * RUPTURE_DROP_POMP / 100 SRS points.
-    threshold = 40 * RUPTURE_DROP_POMP / 100
-    scores = [30, 30 - threshold, None, 23, 23 - threshold + 0.1]
-    series = session_series(history_with(scores, instrument="SRS"), 5)
+@pytest.mark.parametrize(
+    "name", ["sex", "age_years", "therapist_years_experience", "primary_problem", "setting"]
+)
+def test_background_factors_are_never_among_the_main_factors(name: str) -> None:
+    series = session_series(ClientHistory.model_validate(EXAMPLE_HISTORY), 3, NORMS)
+    background = contribution(name, 1.0, 0.9)
+    missed = contribution("missed_sessions", 0.0, -0.1)
+    factors = top_factors("violence", [background, missed], series)
+    assert [f.feature for f in factors] == ["missed_sessions"]
+
+
+def test_ruptures_are_falls_beyond_the_questionnaires_reliable_change() -> None:
+    threshold = NORMS.reliable_change_points("SRS")  # 3.39 SRS points
+    scores = [30, 30 - threshold - 0.01, None, 23, 23 - threshold + 0.1]
+    series = session_series(history_with(scores, instrument="SRS"), 5, NORMS)
     assert [(f.from_session, f.to_session) for f in series.falls] == [(1, 2), (2, 4), (4, 5)]
     assert [(f.from_session, f.to_session) for f in series.ruptures] == [(1, 2)]
     assert series.missed == [3]
@@ -113,22 +130,22 @@ def test_mixed_questionnaires_are_charted_as_percent_of_maximum() -> None:
     history = history_with([50, 30])
     body = history.model_dump(mode="json")
     body["sessions"][1]["alliance_instrument"] = "SRS"
-    series = session_series(ClientHistory.model_validate(body), 2)
+    series = session_series(ClientHistory.model_validate(body), 2, NORMS)
     assert series.scale.instrument is None
     assert series.scale.maximum == 100.0
 
 
 def test_conversation_points_follow_the_factors_that_raise_a_risk() -> None:
-    series = session_series(history_with([50, 30]), 2)
+    series = session_series(history_with([50, 30]), 2, NORMS)
 
     def factor(name: str, phi: float) -> Factor:
         return Factor("dropout", name, feature(name).label, phi, phi > 0, "")
 
     points = conversation_points(
-        [factor("interpreter_used", 0.3), factor("missed_sessions", -0.5)], series
+        [factor("gad7_last", 0.3), factor("missed_sessions", -0.5)], series
     )
     texts = [p.text for p in points]
-    assert any("interpreter arrangement" in t for t in texts)
+    assert any("how the first sessions have felt" in t for t in texts)
     assert any("fall in the alliance" in t for t in texts)  # the rupture in the sessions
     assert not any("hard to come to sessions" in t for t in texts)  # lowers: no point
     assert all(t.startswith("You could") for t in texts)
@@ -136,7 +153,7 @@ def test_conversation_points_follow_the_factors_that_raise_a_risk() -> None:
 
 
 def test_without_a_raising_factor_the_point_is_an_open_question() -> None:
-    series = session_series(history_with([50, 52]), 2)
+    series = session_series(history_with([50, 52]), 2, NORMS)
     [point] = conversation_points([], series)
     assert point.text == OPEN_QUESTION.text
 

@@ -173,7 +173,7 @@ def test_report_explains_the_largest_contributions_of_each_outcome(
         expected = [
             c["feature"]
             for c in result["explanation"]["contributions"]
-            if abs(c["contribution"]) >= MIN_CONTRIBUTION
+            if abs(c["contribution"]) >= MIN_CONTRIBUTION and c["group"] == "episode"
         ][:TOP_FACTORS]
         factors = content.factors[outcome]
         assert [f.feature for f in factors] == expected

@@ -226,10 +226,12 @@ def test_model_endpoint_describes_the_champion(
     body = client.get("/v1/model").json()
     assert body["model"]["version"] == trained_model.version
     assert {f["name"] for f in body["features"]} >= {
-        "alliance_pomp_last",
+        "alliance_z_last",
         "therapist_dropout_rate_oof",
     }
     assert set(body["band_thresholds"]) == {"dropout", "violence"}
+    assert set(body["band_thresholds"]["dropout"]) == {"1", "2", "3", "4", "5"}
+    assert "per session" in body["band_rule"]
     assert "synthetic data" in body["model_card_markdown"]
 
 

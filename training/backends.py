@@ -60,6 +60,7 @@ class Backend(Protocol):
         trials: int,
         seed: int,
         definitions: OutcomeDefinitions,
+        exclude_features: tuple[str, ...],
     ) -> dict[str, BoosterParameters]:
         """Search booster settings per outcome (inside the active MLflow run)."""
         ...
@@ -100,9 +101,15 @@ class SingleMachine:
         trials: int,
         seed: int,
         definitions: OutcomeDefinitions,
+        exclude_features: tuple[str, ...],
     ) -> dict[str, BoosterParameters]:
         return tune_parameters(
-            loaded.tables, strategy=strategy, trials=trials, seed=seed, definitions=definitions
+            loaded.tables,
+            strategy=strategy,
+            trials=trials,
+            seed=seed,
+            definitions=definitions,
+            exclude_features=exclude_features,
         )
 
     def fit_and_evaluate(self, loaded: LoadedData, **options: Any) -> FittedModel:

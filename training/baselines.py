@@ -14,15 +14,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from features.registry import CATEGORICAL_FEATURES, FEATURE_NAMES
+from features.registry import categorical_names
 
 #: The alliance measures a clinician would look at: level, lowest point, trend and ruptures.
 ALLIANCE_ONLY_FEATURES: tuple[str, ...] = (
-    "alliance_pomp_first",
-    "alliance_pomp_last",
-    "alliance_pomp_mean",
-    "alliance_pomp_min",
-    "alliance_pomp_slope",
+    "alliance_z_first",
+    "alliance_z_last",
+    "alliance_z_mean",
+    "alliance_z_min",
+    "alliance_z_slope",
     "alliance_largest_drop",
     "alliance_recovery_since_drop",
 )
@@ -43,11 +43,13 @@ def _logistic(numeric: list[int], categorical: list[int]) -> Pipeline:
     )
 
 
-def fit_baselines(features: np.ndarray, labels: np.ndarray) -> dict[str, Pipeline]:
-    """Fit both baselines on the training rows."""
-    alliance = [FEATURE_NAMES.index(name) for name in ALLIANCE_ONLY_FEATURES]
-    categorical = [FEATURE_NAMES.index(name) for name in CATEGORICAL_FEATURES]
-    numeric = [i for i in range(len(FEATURE_NAMES)) if i not in categorical]
+def fit_baselines(
+    features: np.ndarray, labels: np.ndarray, names: list[str]
+) -> dict[str, Pipeline]:
+    """Fit both baselines on the training rows, whose columns `names` names."""
+    alliance = [names.index(name) for name in ALLIANCE_ONLY_FEATURES if name in names]
+    categorical = [names.index(name) for name in categorical_names(names)]
+    numeric = [i for i in range(len(names)) if i not in categorical]
     return {
         "alliance_only_logistic": _logistic(alliance, []).fit(features, labels),
         "all_features_logistic": _logistic(numeric, categorical).fit(features, labels),

@@ -4,6 +4,11 @@ Class imbalance is left to the post-hoc calibration rather than to class weights
 re-weighting the rare class shifts every probability upward, which the margin calibrator
 would then have to undo. Unweighted log-loss keeps the booster's margin close to a
 log-odds already, so the calibrator only fine-tunes it.
+
+Every booster is trained under the monotone constraints the feature registry declares from
+the literature (a better alliance never raises a risk, a missed session never lowers the
+dropout risk, ...), so neither its estimates nor their exact explanations can move against
+the evidence. README "Directions from the evidence" measures what that costs.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.registry import CATEGORICAL_FEATURES, FEATURE_NAMES
+from features.registry import categorical_names, monotone_constraints
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,8 @@ class BoosterParameters:
     lambda_l2: float = 10.0
     early_stopping_rounds: int = 100
 
-    def lightgbm_params(self, seed: int) -> dict[str, object]:
+    def lightgbm_params(self, seed: int, constraints: list[int] | None = None) -> dict[str, object]:
+        """LightGBM's parameters, with each feature's monotone constraint when given."""
         params = asdict(self)
         params.pop("max_rounds")
         params.pop("early_stopping_rounds")
@@ -52,6 +58,7 @@ class BoosterParameters:
             "force_row_wise": True,
             "num_threads": 2,
             "verbosity": -1,
+            **({"monotone_constraints": constraints} if constraints else {}),
         }
 
 
@@ -60,29 +67,34 @@ def fit_booster(
     labels: np.ndarray,
     groups: np.ndarray,
     *,
+    feature_names: list[str],
+    outcome: str,
     parameters: BoosterParameters,
     seed: int,
     early_stopping_share: float = 0.15,
+    monotone: bool = True,
 ) -> lgb.Booster:
     """Train with early stopping on a share of the training clients (never calibration data).
 
     The early-stopping rows are whole clients drawn from the training part, so the number of
-    trees is chosen without touching the calibration or test clients.
+    trees is chosen without touching the calibration or test clients. `feature_names` name
+    the columns of `features`; `monotone=False` is only for measuring what the registry's
+    constraints cost (tests/benchmarks/monotone_cost.py).
     """
     stop_groups = early_stopping_clients(groups, seed, early_stopping_share)
     # A hash lookup: np.isin compares object arrays element by element, O(rows x clients).
     is_stop = pd.Series(groups).isin(stop_groups).to_numpy()
-    categorical = [FEATURE_NAMES.index(name) for name in CATEGORICAL_FEATURES]
     train_set = lgb.Dataset(
         features[~is_stop],
         labels[~is_stop],
-        feature_name=list(FEATURE_NAMES),
-        categorical_feature=categorical,
+        feature_name=list(feature_names),
+        categorical_feature=categorical_names(feature_names),
         free_raw_data=False,
     )
     stop_set = lgb.Dataset(features[is_stop], labels[is_stop], reference=train_set)
+    constraints = monotone_constraints(feature_names, outcome) if monotone else None
     booster = lgb.train(
-        parameters.lightgbm_params(seed),
+        parameters.lightgbm_params(seed, constraints),
         train_set,
         num_boost_round=parameters.max_rounds,
         valid_sets=[stop_set],

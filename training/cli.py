@@ -84,6 +84,13 @@ def train(
             "landmark session (default: the rest of the episode).",
         ),
     ] = None,
+    exclude_features: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Leave a feature out of the model, e.g. sex (repeat the option, or give a "
+            "comma-separated list); the model card lists what was left out.",
+        ),
+    ] = None,
 ) -> None:
     """Validate, train both outcome models, evaluate on held-out clients and register a version.
 
@@ -91,6 +98,7 @@ def train(
     dropout, and episodes still ongoing at the export date are left out (censored). The
     new version is not live until `alliance-risk promote VERSION` makes it champion.
     """
+    from features.registry import FEATURE_NAMES
     from training.pipeline import train as run_training
     from training.splits import SplitStrategy
 
@@ -102,6 +110,18 @@ def train(
         ) from None
     if dask and tune:
         raise typer.BadParameter("tuning is not available with --dask", param_hint="--tune")
+    excluded = tuple(
+        name.strip() for given in exclude_features or () for name in given.split(",") if name
+    )
+    unknown = sorted(set(excluded) - set(FEATURE_NAMES)) + (
+        ["landmark"] if "landmark" in excluded else []
+    )
+    if unknown:
+        raise typer.BadParameter(
+            f"{', '.join(unknown)}: not a feature that can be left out; features are "
+            + ", ".join(name for name in FEATURE_NAMES if name != "landmark"),
+            param_hint="--exclude-features",
+        )
     options = {
         "store": StoreSettings(),
         "experiment": experiment,
@@ -111,6 +131,7 @@ def train(
         "n_boot": bootstrap,
         "as_of": as_of.date() if as_of else None,
         "violence_horizon_days": violence_horizon_days,
+        "exclude_features": excluded,
     }
     try:
         if dask:

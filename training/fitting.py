@@ -23,8 +23,7 @@ from tqdm.auto import tqdm
 from data_schemas.tables import ClinicTables
 from features.labels import OUTCOMES, OutcomeDefinitions, landmark_labels
 from features.landmarks import LandmarkFeatureBuilder
-from features.registry import FEATURE_NAMES
-from models.bands import BandThresholds, PopulationQuantiles
+from models.bands import LandmarkBands, PopulationQuantiles
 from models.calibration import MarginCalibrator
 from models.outcome import OutcomeModel
 from models.predictor import AllianceRiskModel, ModelMetadata
@@ -88,17 +87,20 @@ class LabelledRows:
     """One split part's rows that carry a label for one outcome, as the models take them."""
 
     features: pd.DataFrame
+    feature_names: list[str]
     matrix: np.ndarray
     y: np.ndarray
     clients: np.ndarray
     landmark: np.ndarray
 
     @classmethod
-    def of(cls, features: pd.DataFrame, labels: pd.Series) -> LabelledRows:
-        """Keep the rows with a label; `features` is indexed by client_id and landmark."""
-        kept = features[list(FEATURE_NAMES)].iloc[np.flatnonzero(labels.notna().to_numpy())]
+    def of(cls, features: pd.DataFrame, labels: pd.Series, names: list[str]) -> LabelledRows:
+        """Keep the rows with a label, and the model's feature columns `names` (the builder's
+        `get_feature_names_out`); `features` is indexed by client_id and landmark."""
+        kept = features[names].iloc[np.flatnonzero(labels.notna().to_numpy())]
         return cls(
             features=kept,
+            feature_names=names,
             matrix=kept.to_numpy(np.float64),
             y=labels.dropna().to_numpy(np.float64),
             clients=kept.index.get_level_values("client_id").to_numpy(),
@@ -115,17 +117,26 @@ class TrainingPlan:
     builder: LandmarkFeatureBuilder
 
     @classmethod
-    def of(cls, clients: pd.DataFrame, *, strategy: SplitStrategy, seed: int) -> TrainingPlan:
+    def of(
+        cls,
+        clients: pd.DataFrame,
+        *,
+        strategy: SplitStrategy,
+        seed: int,
+        exclude: tuple[str, ...] = (),
+    ) -> TrainingPlan:
         """Split the clients table's clients and make the builder the strategy calls for.
 
         A temporal split needs a temporal therapist history: a client's therapist rate may
-        only count episodes that ended before the client's intake.
+        only count episodes that ended before the client's intake. `exclude` names features
+        the data scientist leaves out of the model.
         """
         return cls(
             split=split_clients(clients, strategy=strategy, seed=seed),
             builder=LandmarkFeatureBuilder(
                 random_state=seed,
                 therapist_history="temporal" if strategy is SplitStrategy.TEMPORAL else "cross_fit",
+                exclude=tuple(exclude),
             ),
         )
 
@@ -145,15 +156,16 @@ def fit_and_evaluate(
     synthetic: bool = False,
     training_summary: dict[str, Any] | None = None,
     definitions: OutcomeDefinitions | None = None,
+    exclude_features: tuple[str, ...] = (),
 ) -> FittedModel:
     """Build the predictor from validated tables with outcomes and evaluate it on test clients.
 
     `definitions` fix the export date and violence horizon of the labels (default: the
-    latest date in the data, and the whole episode).
+    latest date in the data, and the whole episode); `exclude_features` are left out.
     """
     parameters = parameters or {}
     definitions = definitions or OutcomeDefinitions(as_of=tables.latest_date())
-    plan = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed)
+    plan = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed, exclude=exclude_features)
     split = plan.split
     train_features = plan.training_rows(tables)
     held_out = plan.builder.transform(subset(tables, split.calibration | split.test))
@@ -167,6 +179,7 @@ def fit_and_evaluate(
     labels = {
         name: landmark_labels(tables, frame.index, definitions) for name, frame in parts.items()
     }
+    feature_names = list(plan.builder.get_feature_names_out())
     flow = participant_flow(
         flow_counts(pd.concat(labels[name].assign(part=name).reset_index() for name in parts)),
         split.sizes(),
@@ -175,11 +188,16 @@ def fit_and_evaluate(
     outcome_models: dict[str, OutcomeModel] = {}
     evaluations: dict[str, OutcomeEvaluation] = {}
     for outcome in tqdm(OUTCOMES, desc="training outcomes", unit="outcome"):
-        rows = {name: LabelledRows.of(parts[name], labels[name][outcome]) for name in parts}
+        rows = {
+            name: LabelledRows.of(parts[name], labels[name][outcome], feature_names)
+            for name in parts
+        }
         booster = fit_booster(
             rows["train"].matrix,
             rows["train"].y,
             rows["train"].clients,
+            feature_names=feature_names,
+            outcome=outcome,
             parameters=parameters.get(outcome, BoosterParameters()),
             seed=seed,
         )
@@ -222,7 +240,7 @@ def calibrated_outcome(name: str, booster: lgb.Booster, calibration: LabelledRow
         name=name,
         booster=booster,
         calibrator=calibrator,
-        thresholds=BandThresholds.from_population(reference),
+        thresholds=LandmarkBands.from_population(reference, calibration.landmark),
         population=PopulationQuantiles.from_population(reference, calibration.landmark),
     )
 
@@ -280,7 +298,7 @@ def evaluate_outcome(
     train, test = rows["train"], rows["test"]
     p = model.score(test.matrix, test.landmark).probability
     explanation = model.explain(test.matrix)
-    baselines = fit_baselines(train.matrix, train.y)
+    baselines = fit_baselines(train.matrix, train.y, train.feature_names)
     scores = {"LightGBM (calibrated)": p}
     baseline_results = {}
     for name, baseline in baselines.items():

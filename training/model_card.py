@@ -8,7 +8,7 @@ from typing import Any
 import jinja2
 import markdown
 
-from features.registry import FEATURES
+from features.registry import FEATURE_NAMES, feature
 from training.fitting import FittedModel
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -44,13 +44,27 @@ def render_model_card(fitted: FittedModel, *, name: str, version: str | None, n_
         trained_at=model.metadata.trained_at,
         summary=model.metadata.training_summary,
         max_landmark=max(model.landmarks),
-        features=FEATURES,
+        features=[feature(name) for name in model.feature_names],
+        excluded=[feature(name) for name in FEATURE_NAMES if name not in model.feature_names],
+        bands_rule=bands_rule(fitted),
         headline=model.metadata.headline_metrics,
         evaluations=evaluations,
         n_boot=n_boot,
         definitions=fitted.definitions,
         flow=fitted.flow.to_dict("records"),
     )
+
+
+def bands_rule(fitted: FittedModel) -> str:
+    """How the bands were set, with each outcome's cut-offs per session."""
+    lines = []
+    for outcome, model in fitted.model.outcomes.items():
+        cuts = "; ".join(
+            f"session {k}: moderate from {t.moderate:.1%}, high from {t.high:.1%}"
+            for k, t in model.thresholds.by_landmark.items()
+        )
+        lines.append(f"- **{outcome}:** {cuts}")
+    return "\n".join(lines)
 
 
 def markdown_to_html(text: str, title: str) -> str:

@@ -108,13 +108,15 @@ def train(
     n_boot: int = 200,
     as_of: dt.date | None = None,
     violence_horizon_days: int | None = None,
+    exclude_features: tuple[str, ...] = (),
 ) -> TrainingOutcome:
     """Train both outcome models on a clinic data folder and register a new model version.
 
     `as_of` is the export date, where follow-up of ongoing episodes ends (default: the
     latest date in the data; a date before any date in the data is refused with every
     such cell). `violence_horizon_days` limits the violence label to that many days after
-    each landmark session (default: the rest of the episode).
+    each landmark session (default: the rest of the episode). `exclude_features` leaves
+    registry features out of the model (listed in its card).
 
     `backend` says where rows are built and boosters fitted: this machine (the default) or
     a Dask cluster (`training.distributed.backend.DaskCluster`). The run is the same.
@@ -140,7 +142,12 @@ def train(
         parameters = {"dropout": BoosterParameters(), "violence": BoosterParameters()}
         if tune_trials > 0:
             parameters = backend.tune(
-                loaded, strategy=strategy, trials=tune_trials, seed=seed, definitions=definitions
+                loaded,
+                strategy=strategy,
+                trials=tune_trials,
+                seed=seed,
+                definitions=definitions,
+                exclude_features=exclude_features,
             )
         fitted = backend.fit_and_evaluate(
             loaded,
@@ -152,6 +159,7 @@ def train(
             synthetic=bool(summary["synthetic"]),
             training_summary=summary,
             definitions=definitions,
+            exclude_features=exclude_features,
         )
         run_id, version = log_and_register(
             fitted,
@@ -166,6 +174,7 @@ def train(
                 ),
                 **backend.run_params(loaded),
                 **definitions.as_params(),
+                "excluded_features": ",".join(exclude_features) or "(none)",
             },
             parameters=parameters,
             n_boot=n_boot,

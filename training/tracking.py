@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from features.registry import FEATURE_NAMES
 from models.pyfunc import AllianceRiskPyfunc
 from models.store import MODEL_NAME, StoreSettings, configure_mlflow
 from training import plots
@@ -117,7 +116,7 @@ def _write_artifacts(fitted: FittedModel, folder: Path, card: str) -> None:
         )
         plots.beeswarm_figure(
             evaluation.test_contributions,
-            evaluation.test_features[list(FEATURE_NAMES)],
+            evaluation.test_features[list(fitted.model.feature_names)],
             f"{outcome.capitalize()}: SHAP contributions (calibrated log-odds)",
             folder / "figures" / f"{outcome}_shap_beeswarm.png",
         )
@@ -138,7 +137,7 @@ def log_and_register(
     fitted.model.metadata.model_card_markdown = card
     example = (
         fitted.evaluations["dropout"]
-        .test_features[list(FEATURE_NAMES)]
+        .test_features[list(fitted.model.feature_names)]
         .head(3)
         .reset_index(drop=True)
     )

@@ -13,7 +13,6 @@ import optuna
 
 from data_schemas.tables import ClinicTables
 from features.labels import OUTCOMES, OutcomeDefinitions, landmark_labels
-from features.registry import FEATURE_NAMES
 from training.boosting import BoosterParameters, fit_booster
 from training.fitting import TrainingPlan
 from training.splits import SplitStrategy
@@ -37,11 +36,14 @@ def tune_parameters(
     trials: int,
     seed: int,
     definitions: OutcomeDefinitions,
+    exclude_features: tuple[str, ...] = (),
 ) -> dict[str, BoosterParameters]:
     """Search booster settings per outcome; needs an active MLflow run to nest under."""
-    features = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed).training_rows(tables)
+    plan = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed, exclude=exclude_features)
+    features = plan.training_rows(tables)
+    names = list(plan.builder.get_feature_names_out())
     labels = landmark_labels(tables, features.index, definitions)
-    matrix = features[list(FEATURE_NAMES)].to_numpy(np.float64)
+    matrix = features[names].to_numpy(np.float64)
     clients = features.index.get_level_values("client_id").to_numpy()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     best: dict[str, BoosterParameters] = {}
@@ -55,7 +57,13 @@ def tune_parameters(
             parameters = _suggest(trial)
             with mlflow.start_run(run_name=f"tune-{outcome}-{trial.number}", nested=True):
                 booster = fit_booster(
-                    matrix[rows], y, clients[rows], parameters=parameters, seed=seed
+                    matrix[rows],
+                    y,
+                    clients[rows],
+                    feature_names=names,
+                    outcome=outcome,
+                    parameters=parameters,
+                    seed=seed,
                 )
                 loss = float(booster.best_score["valid_0"]["binary_logloss"])
                 mlflow.log_params({"outcome": outcome, **trial.params})

@@ -8,7 +8,8 @@ import numpy as np
 
 from data_schemas.records import ClientHistory
 from features.registry import feature, format_value
-from models.predictor import SYNTHETIC_DATA_NOTICE, ClientPrediction
+from models.bands import HIGH_BAND_SHARE, MODERATE_BAND_SHARE
+from models.predictor import SYNTHETIC_DATA_NOTICE, AllianceRiskModel, ClientPrediction
 from service.answers.schemas import (
     Contribution,
     Explanation,
@@ -28,6 +29,22 @@ def identity(served: ServedModel) -> ModelIdentity:
         alias=served.alias,
         trained_at=metadata.trained_at,
         synthetic_data=metadata.synthetic_data,
+    )
+
+
+def band_rule(predictor: AllianceRiskModel) -> str:
+    """How the served model's bands were set, per outcome, in words."""
+    shares = (
+        f"per session, from the calibration clients: high marks the {HIGH_BAND_SHARE:.0%} "
+        f"highest estimates after that session, moderate the next {MODERATE_BAND_SHARE:.0%}"
+    )
+    operator = "absolute cut-offs set by the service's operator, the same at every session"
+    return (
+        "; ".join(
+            f"{name}: {operator if model.thresholds.operator_set else shares}"
+            for name, model in predictor.outcomes.items()
+        )
+        + "."
     )
 
 
@@ -59,9 +76,24 @@ def _contributions(
                 display_value=format_value(spec.name, value),
                 contribution=phi,
                 direction="raises" if phi > 0 else ("lowers" if phi < 0 else "neutral"),
+                group=spec.group.value,
             )
         )
     return out
+
+
+def episode_factors(contributions: list[Contribution]) -> list[Contribution]:
+    """The factors of this episode so far that move the estimate, largest first: the only
+    ones a summary, a report's main factors, a conversation point or a card names."""
+    return [c for c in contributions if c.group == "episode" and c.direction != "neutral"]
+
+
+def leading_factor(contributions: list[Contribution]) -> Contribution | None:
+    """The episode factor a summary names: the one raising the estimate most, else the one
+    lowering it most."""
+    factors = episode_factors(contributions)
+    raising = [c for c in factors if c.direction == "raises"]
+    return max(raising, key=lambda c: c.contribution) if raising else next(iter(factors), None)
 
 
 def build_response(
@@ -73,17 +105,21 @@ def build_response(
         contributions = _contributions(
             prediction.feature_names, prediction.feature_values, outcome.contributions
         )
-        top = next((c for c in contributions if c.direction != "neutral"), None)
-        thresholds = served.predictor.outcomes[name].thresholds
+        top = leading_factor(contributions)
+        bands = served.predictor.outcomes[name].thresholds
+        thresholds = bands.at(prediction.landmark)
+        definition = bands.definition(outcome.band, prediction.landmark)
         results[name] = OutcomeResult(
             probability=outcome.probability,
             band=outcome.band,
             band_thresholds={"moderate": thresholds.moderate, "high": thresholds.high},
+            band_definition=definition,
             percentile=outcome.percentile,
             summary=summary_sentence(
                 name,
                 outcome.probability,
                 band=outcome.band,
+                band_definition=definition,
                 percentile=outcome.percentile,
                 landmark=prediction.landmark,
                 top_factor_label=top.label if top else None,

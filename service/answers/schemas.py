@@ -29,10 +29,18 @@ class Contribution(_Response):
     display_value: str = Field(description="The client's value as a person reads it.")
     contribution: float = Field(description="SHAP contribution in calibrated log-odds.")
     direction: Literal["raises", "lowers", "neutral"]
+    group: Literal["episode", "background"] = Field(
+        description="'episode': this episode so far (alliance, attendance, anxiety), what a "
+        "clinician can see change and act on; 'background': who the client and therapist are "
+        "and the setting, associations in the model, not causes."
+    )
 
 
 class Explanation(_Response):
-    base_value: float = Field(description="Calibrated log-odds before any feature is considered.")
+    base_value: float = Field(
+        description="Calibrated log-odds before any feature is considered: the model's average "
+        "over the training clients at all sessions (not only at this one)."
+    )
     logit: float = Field(description="Calibrated log-odds of the returned probability.")
     contributions: list[Contribution] = Field(description="Every feature, largest magnitude first.")
 
@@ -41,8 +49,9 @@ class OutcomeResult(_Response):
     probability: float = Field(ge=0, le=1, description="Calibrated probability.")
     band: Literal["low", "moderate", "high"]
     band_thresholds: dict[str, float] = Field(
-        description="Probabilities where moderate and high begin."
+        description="Probabilities where moderate and high begin at this session."
     )
+    band_definition: str = Field(description="What the band means, in words.")
     percentile: float = Field(
         ge=0, le=100, description="Percent of training clients at the same session with lower risk."
     )
@@ -120,6 +129,9 @@ class ModelInfo(_Response):
     training_summary: dict[str, Any]
     headline_metrics: dict[str, Any]
     features: list[FeatureInfo]
-    band_thresholds: dict[str, dict[str, float]]
+    band_thresholds: dict[str, dict[str, dict[str, float]]] = Field(
+        description="Per outcome and session: probabilities where moderate and high begin."
+    )
+    band_rule: str = Field(description="How the bands were set.")
     notices: list[str]
     model_card_markdown: str

@@ -61,23 +61,38 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+#: How explanations name the two groups of factors (features.spec.FeatureGroup).
+GROUP_TITLES: dict[str, str] = {"episode": "This episode so far", "background": "Background"}
+
+#: Said wherever background factors are shown.
+BACKGROUND_NOTE = (
+    "Background factors are associations the model learned from its training data, not "
+    "causes, and not something to change; they are shown so the estimate can be checked."
+)
+
+
 def summary_sentence(
     outcome: str,
     probability: float,
     *,
     band: str,
+    band_definition: str,
     percentile: float,
     landmark: int,
     top_factor_label: str | None,
     top_factor_raises: bool | None,
 ) -> str:
-    """One sentence a clinician can read in the chart."""
+    """One sentence a clinician can read in the chart. The factor it names, if any, is from
+    this episode so far (never background such as sex or age)."""
     sentence = (
         f"Estimated risk of {OUTCOME_PHRASES[outcome]}: {percent(probability)} "
-        f"({one_in(probability)}), {BAND_WORDS[band]} compared with other clients after "
-        f"session {landmark} (higher than {percentile:.0f}% of them)"
+        f"({one_in(probability)}), higher than for {percentile:.0f}% of clients after session "
+        f"{landmark}; {BAND_WORDS[band]} band ({band_definition})"
     )
     if top_factor_label is not None:
         direction = "raises" if top_factor_raises else "lowers"
-        sentence += f"; the factor that {direction} it most is: {top_factor_label.lower()}"
+        sentence += (
+            f". Of this episode so far, what {direction} it most: {top_factor_label[0].lower()}"
+            f"{top_factor_label[1:]}"
+        )
     return sentence + "."

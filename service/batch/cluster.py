@@ -20,7 +20,6 @@ from distributed import Client, progress
 from data_schemas.buckets import default_buckets, load_bucketed
 from data_schemas.tables import ClinicTables
 from features.landmarks import LandmarkFeatureBuilder, by_landmark
-from features.registry import FEATURE_NAMES
 from models.predictor import AllianceRiskModel, withhold_first_incident
 from models.pyfunc import load_predictor
 from models.store import CHAMPION_URI, StoreSettings, configure_mlflow
@@ -46,9 +45,9 @@ def _feature_rows(
     return flat.astype({"client_id": object})
 
 
-def _feature_meta() -> pd.DataFrame:
+def _feature_meta(names: tuple[str, ...]) -> pd.DataFrame:
     columns = {"client_id": pd.Series(dtype=object)}
-    columns |= {name: pd.Series(dtype=np.float64) for name in FEATURE_NAMES}
+    columns |= {name: pd.Series(dtype=np.float64) for name in names}
     return pd.DataFrame(columns | {INCIDENT: pd.Series(dtype=np.float64)})
 
 
@@ -56,7 +55,7 @@ def _scored(rows: pd.DataFrame, model: AllianceRiskModel, explain: bool) -> pd.D
     """One partition's scores, keyed by client_id and landmark columns."""
     features = by_landmark(rows)
     incident = pd.Series(rows[INCIDENT].to_numpy() == 1.0, index=rows["client_id"].to_numpy())
-    scored = model.score_frame(features[list(FEATURE_NAMES)], explain=explain)
+    scored = model.score_frame(features[list(model.feature_names)], explain=explain)
     return withhold_first_incident(scored, incident.groupby(level=0).first()).reset_index()
 
 
@@ -83,7 +82,7 @@ def score_dataset_on_cluster(
     builder = dask.delayed(model.features, pure=True)
     features = dd.from_delayed(
         [dask.delayed(_feature_rows)(b, builder, not every_landmark) for b in tables.buckets],
-        meta=_feature_meta(),
+        meta=_feature_meta(model.feature_names),
         verify_meta=False,
     )
     [model_on_workers] = client.scatter([model], broadcast=True)

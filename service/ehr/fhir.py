@@ -33,7 +33,7 @@ from data_schemas.fhir import (
     parse_bundle,
 )
 from models.predictor import NotPredictableError
-from service.answers.predictions import predict
+from service.answers.predictions import episode_factors, predict
 from service.answers.schemas import Contribution, OutcomeResult, PredictionResponse
 from service.answers.wording import OUTCOME_PHRASES, OUTCOME_TITLES
 from service.model.holder import ServedModel
@@ -48,8 +48,9 @@ TOP_FACTORS = 3
 
 
 def top_factors(result: OutcomeResult, count: int = TOP_FACTORS) -> list[Contribution]:
-    """The factors that move this estimate most, largest first (neutral ones left out)."""
-    return [c for c in result.explanation.contributions if c.direction != "neutral"][:count]
+    """The factors of this episode so far that move this estimate most, largest first:
+    background (age, sex, setting, therapist) is never named in a note or a card."""
+    return episode_factors(result.explanation.contributions)[:count]
 
 
 def factor_sentence(factor: Contribution) -> str:
@@ -67,7 +68,8 @@ def model_text(answer: PredictionResponse) -> str:
 
 def _note(answer: PredictionResponse, result: OutcomeResult) -> list[dict[str, str]]:
     factors = "\n".join(f"- {factor_sentence(f)}" for f in top_factors(result))
-    notes = [{"text": f"What drives this estimate most:\n\n{factors}"}] if factors else []
+    heading = "Of this episode so far, what drives this estimate most"
+    notes = [{"text": f"{heading}:\n\n{factors}"}] if factors else []
     notes += [
         {"text": text} for text in (*answer.notices, *answer.warnings, *answer.withheld.values())
     ]

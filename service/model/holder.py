@@ -18,7 +18,7 @@ from mlflow.exceptions import MlflowException
 
 from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.records import ClientHistory
-from models.bands import BandThresholds
+from models.bands import BandThresholds, LandmarkBands
 from models.predictor import AllianceRiskModel
 from models.pyfunc import load_predictor
 from models.store import configure_mlflow
@@ -83,7 +83,9 @@ def apply_band_overrides(predictor: AllianceRiskModel, settings: Settings) -> No
     for outcome, override in settings.band_thresholds.items():
         if outcome not in predictor.outcomes:
             raise ValueError(f"band override for unknown outcome {outcome!r}")
-        predictor.outcomes[outcome].thresholds = BandThresholds(override.moderate, override.high)
+        predictor.outcomes[outcome].thresholds = LandmarkBands.fixed(
+            BandThresholds(override.moderate, override.high), predictor.landmarks
+        )
 
 
 class ModelHolder:

@@ -252,11 +252,19 @@ def waterfall(
     *,
     shown: int = 8,
 ) -> Chart:
-    """From the average client's risk to this client's, one factor at a time (log-odds axis
-    labelled in probabilities, so every step is exact)."""
+    """From the model's average to this client's risk, one factor at a time (log-odds axis
+    labelled in probabilities, so every step is exact). The start is the average over the
+    training clients at all sessions, not only at this one; background factors say so."""
     top = contributions[:shown]
     rest = sum(c.contribution for c in contributions[shown:])
-    steps = [(c.label, c.display_value, c.contribution) for c in top]
+    steps = [
+        (
+            f"{c.label} (background)" if c.group == "background" else c.label,
+            c.display_value,
+            c.contribution,
+        )
+        for c in top
+    ]
     steps.append((f"All {len(contributions) - shown} other factors", "", rest))
 
     def draw(figure: Figure) -> None:
@@ -294,7 +302,7 @@ def waterfall(
         ticks = _probability_ticks(low, high)
         ax.set_xticks([logit(p) for p in ticks], [percent(p) for p in ticks])
         ax.set_xlabel(
-            f"estimated risk (dashed: average client {percent(expit(base_value))}; "
+            f"estimated risk (dashed: model average, all sessions {percent(expit(base_value))}; "
             f"solid: this client {percent(expit(log_odds))})",
             fontsize=6,
         )
@@ -303,7 +311,8 @@ def waterfall(
             ax.spines[side].set_visible(False)
 
     alt = (
-        f"{title}: from the average estimate of {percent(expit(base_value))} to this client's "
+        f"{title}: from the model's average estimate over all sessions, "
+        f"{percent(expit(base_value))}, to this client's "
         f"{percent(expit(log_odds))}. "
         + " ".join(
             f"{label}{': ' + value if value else ''} {'raises' if phi > 0 else 'lowers'} it "

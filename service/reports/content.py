@@ -15,11 +15,12 @@ from typing import Any
 import markdown
 
 from data_schemas.records import ClientHistory
-from features.registry import RUPTURE_DROP_POMP
+from features.alliance_norms import AllianceNorms
 from models.predictor import SYNTHETIC_DATA_NOTICE
 from service.answers.predictions import build_response
 from service.answers.schemas import PredictionResponse
 from service.answers.wording import (
+    BACKGROUND_NOTE,
     BAND_WORDS,
     DECISION_SUPPORT_NOTICE,
     OUTCOME_TITLES,
@@ -30,12 +31,24 @@ from service.model.holder import ServedModel
 from service.reports.charts import Chart, risk_gauge, session_chart, waterfall
 from service.reports.conversation import ConversationPoint, conversation_points
 from service.reports.factors import Factor, top_factors
-from service.reports.series import SessionSeries, session_series
-
-RUPTURE_RULE = (
-    f"A possible rupture is a fall of at least {RUPTURE_DROP_POMP:g} points on a 0-100 scale "
-    "between two rated sessions (an assumption of this tool, not a validated cut-off)."
+from service.reports.series import (
+    SessionSeries,
+    number,
+    reliable_change_points,
+    session_series,
 )
+
+
+def rupture_rule(norms: AllianceNorms) -> str:
+    """The rupture rule in each questionnaire's own points, as this model applies it."""
+    points = ", ".join(
+        f"{number(round(change, 1))} points on the {code}"
+        for code, change in reliable_change_points(norms).items()
+    )
+    return (
+        "A possible rupture is a fall between two ratings on the same questionnaire larger "
+        f"than its measurement error (reliable change, Jacobson & Truax 1991): {points}."
+    )
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,7 @@ class RiskView:
     band: str
     band_word: str
     percentile: str
+    band_definition: str
     moderate_from: str
     high_from: str
     gauge: Chart
@@ -102,6 +116,7 @@ class ReportContent:
     series: SessionSeries
     session_chart: Chart
     rupture_rule: str
+    background_note: str
     factors: dict[str, list[Factor]]
     conversation: list[ConversationPoint]
     metrics: list[MetricView]
@@ -154,6 +169,7 @@ def _risks(answer: PredictionResponse) -> list[RiskView]:
                     f"Higher than the estimate for {result.percentile:.0f}% of clients "
                     f"after session {answer.as_of_session}"
                 ),
+                band_definition=result.band_definition,
                 moderate_from=percent(thresholds["moderate"]),
                 high_from=percent(thresholds["high"]),
                 gauge=risk_gauge(
@@ -181,7 +197,8 @@ def build_report(
     """
     prediction = served.predictor.predict_history(history)
     answer = build_response(served, prediction, request_id)
-    series = session_series(history, answer.as_of_session)
+    norms = served.predictor.features.alliance_norms_
+    series = session_series(history, answer.as_of_session, norms)
     factors = {
         outcome: top_factors(outcome, result.explanation.contributions, series)
         for outcome, result in answer.predictions.items()
@@ -225,7 +242,8 @@ def build_report(
         withheld=[(OUTCOME_TITLES[o], reason) for o, reason in answer.withheld.items()],
         series=series,
         session_chart=session_chart(series),
-        rupture_rule=RUPTURE_RULE,
+        rupture_rule=rupture_rule(norms),
+        background_note=BACKGROUND_NOTE,
         factors=factors,
         conversation=conversation_points(
             [f for outcome_factors in factors.values() for f in outcome_factors], series

@@ -3,7 +3,8 @@
 Each topic names the factors that bring it up and the literature behind it. A topic is
 offered only when one of its factors raises an estimate (or, for repair, when a rupture
 is visible in the sessions); it is worded as an option, never as an instruction, and
-never as a finding about the person.
+never as a finding about the person. Only factors of this episode so far bring a topic up:
+background (age, sex, setting, therapist) is not something to talk a client out of.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ MAX_POINTS = 3
 
 _ALLIANCE_LEVEL = frozenset(
     {
-        "alliance_pomp_first",
-        "alliance_pomp_last",
-        "alliance_pomp_mean",
-        "alliance_pomp_min",
-        "alliance_pomp_slope",
+        "alliance_z_first",
+        "alliance_z_last",
+        "alliance_z_mean",
+        "alliance_z_min",
+        "alliance_z_slope",
+        "alliance_alert",
     }
 )
 _ANXIETY = frozenset(
@@ -33,15 +35,6 @@ _ANXIETY = frozenset(
         "pre_session_distress_first",
         "pre_session_distress_last",
         "pre_session_distress_mean",
-    }
-)
-_THERAPIST = frozenset(
-    {
-        "therapist_years_experience",
-        "therapist_profession",
-        "therapist_orientation",
-        "therapist_caseload",
-        "therapist_dropout_rate_oof",
     }
 )
 
@@ -59,7 +52,9 @@ class Topic:
 TOPICS: tuple[Topic, ...] = (
     Topic(
         "repair",
-        frozenset({"alliance_largest_drop", "alliance_recovery_since_drop"}),
+        frozenset(
+            {"alliance_largest_drop", "alliance_recovery_since_drop", "alliance_reliable_fall"}
+        ),
         "You could name the recent fall in the alliance with the client, invite their view "
         "of what felt unhelpful and acknowledge your own part in it; repaired ruptures tend "
         "to be followed by better outcomes.",
@@ -86,30 +81,6 @@ TOPICS: tuple[Topic, ...] = (
         "next in therapy; preparing clients for what therapy involves is linked to fewer "
         "early endings.",
         "Swift et al. 2012",
-    ),
-    Topic(
-        "interpreter",
-        frozenset({"interpreter_used"}),
-        "You could check the interpreter arrangement with the client: the same interpreter "
-        "each time where possible, and whether they feel free to speak with the interpreter "
-        "present.",
-        "Tribe & Lane 2009",
-    ),
-    Topic(
-        "boundaries",
-        frozenset({"history_of_violence", "substance_misuse"}),
-        "You could discuss boundaries and confidentiality, including its limits, and agree "
-        "what will happen if anyone feels unsafe. A concern about violence calls for a "
-        "structured professional assessment, not this estimate.",
-        "Douglas et al. 2013 (HCR-20 V3)",
-    ),
-    Topic(
-        "supervision",
-        _THERAPIST,
-        "You could bring this client to supervision or peer consultation: therapist and "
-        "setting factors are part of this estimate, and therapists differ in how many of "
-        "their clients end early.",
-        "Saxon et al. 2017",
     ),
 )
 

@@ -62,13 +62,22 @@ def _recovery(series: SessionSeries, c: Contribution) -> str | None:
     fall = series.largest_fall
     if c.value is None or fall is None:
         return None
-    regained = series.scale.points(c.value)
+    after = [p for p in series.standardised if p.number >= fall.to_session]
+    lowest = min(after, key=lambda p: p.alliance_z)
+    regained = series.scale.value(after[-1]) - series.scale.value(lowest)
     if regained <= 0:
         return f"The alliance has not recovered since it fell after session {fall.from_session}"
     return (
         f"The alliance has regained {number(round(regained, 1))} points since it fell after "
         f"session {fall.from_session}"
     )
+
+
+def _lowest(series: SessionSeries) -> SessionPoint:
+    """The lowest rating as the feature finds it: in SDs when the questionnaires have norms."""
+    if series.standardised:
+        return min(series.standardised, key=lambda p: p.alliance_z)
+    return min(series.rated, key=lambda p: p.alliance_pomp)
 
 
 def _rating(which: str) -> Describe:
@@ -79,18 +88,24 @@ def _rating(which: str) -> Describe:
         point = {
             "first": rated[0],
             "latest": rated[-1],
-            "lowest": min(rated, key=lambda p: p.alliance_pomp),
+            "lowest": _lowest(series),
         }[which]
         return f"The {which} alliance score was {_alliance(series, point)}"
 
     return describe
 
 
+def _on_scale(series: SessionSeries) -> list[tuple[int, float]]:
+    """(session, alliance on the report's scale) of every rated session."""
+    return [(p.number, series.scale.value(p)) for p in series.rated]
+
+
 def _mean_alliance(series: SessionSeries, c: Contribution) -> str | None:
     if c.value is None:
         return "No alliance rating has been recorded yet"
     scale = series.scale
-    mean = scale.minimum + scale.points(c.value)
+    values = [value for _, value in _on_scale(series)]
+    mean = sum(values) / len(values)
     suffix = f" of {number(scale.maximum)} ({scale.name})" if scale.instrument else "%"
     return f"The alliance scores average {number(round(mean, 1))}{suffix}"
 
@@ -98,13 +113,47 @@ def _mean_alliance(series: SessionSeries, c: Contribution) -> str | None:
 def _slope(series: SessionSeries, c: Contribution) -> str | None:
     if c.value is None:
         return "There are fewer than two alliance ratings, so no trend can be seen yet"
-    per_session = series.scale.points(c.value)
+    rated = _on_scale(series)
+    sessions = [n for n, _ in rated]
+    values = [v for _, v in rated]
+    mean_n, mean_v = sum(sessions) / len(sessions), sum(values) / len(values)
+    per_session = sum((n - mean_n) * (v - mean_v) for n, v in rated) / sum(
+        (n - mean_n) ** 2 for n in sessions
+    )
     if abs(per_session) < 0.05:
         return "The alliance score has stayed level"
     verb = "risen" if per_session > 0 else "fallen"
     return (
         f"The alliance score has {verb} by about {number(round(abs(per_session), 1))} "
         f"points per session ({series.scale.name})"
+    )
+
+
+def _reliable_fall(series: SessionSeries, c: Contribution) -> str | None:
+    if c.value is None:
+        return None
+    ruptures = series.ruptures
+    if not ruptures:
+        return (
+            "No fall between two alliance ratings was larger than its questionnaire's "
+            "measurement error"
+        )
+    fall = max(ruptures, key=lambda f: f.z_drop)
+    return (
+        f"The alliance score fell from {number(fall.from_score)} to {number(fall.to_score)} "
+        f"({series.scale.name}) between sessions {fall.from_session} and {fall.to_session}, "
+        "more than the questionnaire's measurement error: a possible rupture"
+    )
+
+
+def _alert(series: SessionSeries, c: Contribution) -> str | None:
+    if c.value is None:
+        return None
+    latest = series.rated[-1]
+    side = "at or below" if c.value else "above"
+    return (
+        f"The latest SRS total was {number(latest.alliance_score)}, {side} the PCOMS cut-off "
+        "of 36 for a possible alliance problem"
     )
 
 
@@ -153,11 +202,13 @@ def _days(series: SessionSeries, c: Contribution) -> str | None:
 _DESCRIBE: dict[str, Describe] = {
     "alliance_largest_drop": _largest_drop,
     "alliance_recovery_since_drop": _recovery,
-    "alliance_pomp_first": _rating("first"),
-    "alliance_pomp_last": _rating("latest"),
-    "alliance_pomp_min": _rating("lowest"),
-    "alliance_pomp_mean": _mean_alliance,
-    "alliance_pomp_slope": _slope,
+    "alliance_z_first": _rating("first"),
+    "alliance_z_last": _rating("latest"),
+    "alliance_z_min": _rating("lowest"),
+    "alliance_z_mean": _mean_alliance,
+    "alliance_z_slope": _slope,
+    "alliance_reliable_fall": _reliable_fall,
+    "alliance_alert": _alert,
     "missed_sessions": _missed,
     "latest_session_missed": _latest_missed,
     "days_since_intake": _days,
@@ -194,9 +245,10 @@ def top_factors(
     *,
     limit: int = TOP_FACTORS,
 ) -> list[Factor]:
-    """The largest contributions (already sorted by size) as sentences."""
+    """The largest contributions of this episode so far (already sorted by size) as
+    sentences; background factors are left to the full table and the waterfall."""
     factors = []
-    for c in contributions:
+    for c in (c for c in contributions if c.group == "episode"):
         if len(factors) == limit or abs(c.contribution) < MIN_CONTRIBUTION:
             break
         raises = c.contribution > 0

@@ -1,8 +1,10 @@
 """The sessions a report shows: alliance on its own scale, anxiety, misses and ruptures.
 
-A fall between two consecutive alliance ratings (sessions without a rating are skipped,
-as in the `alliance_largest_drop` feature) is compared on the 0-100 POMP scale, so the
-same rupture threshold, `RUPTURE_DROP_POMP`, holds for every instrument.
+Falls are found between consecutive alliance ratings (sessions without a rating are
+skipped) and sized in SDs of each questionnaire's usual first rating, as the
+`alliance_largest_drop` feature sizes them. A fall on one questionnaire is a possible
+rupture when it exceeds that questionnaire's reliable change (Jacobson & Truax 1991) in its
+own points, which the model's alliance norms give.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from data_schemas.ranges import GAD7, INSTRUMENTS, PRE_SESSION_DISTRESS, Instrument
 from data_schemas.records import ClientHistory
-from features.registry import RUPTURE_DROP_POMP
+from features.alliance_norms import AllianceNorms
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class SessionPoint:
     attended: bool
     alliance_score: float | None
     alliance_pomp: float | None
+    alliance_z: float | None  # SDs from the questionnaire's usual first rating
     instrument: str | None
     gad7: int | None
     distress: int | None
@@ -32,17 +35,19 @@ class SessionPoint:
 
 @dataclass(frozen=True)
 class AllianceFall:
-    """A fall from one alliance rating to the next rated session."""
+    """A fall from one alliance rating to the next rated session, on the report's scale.
+
+    `z_drop` is its size in SDs (what the features compare); `is_rupture` says whether it
+    exceeds the questionnaire's reliable change, which needs both ratings on one
+    questionnaire with a norm.
+    """
 
     from_session: int
     to_session: int
     from_score: float
     to_score: float
-    pomp_drop: float
-
-    @property
-    def is_rupture(self) -> bool:
-        return self.pomp_drop >= RUPTURE_DROP_POMP
+    z_drop: float
+    is_rupture: bool
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,11 @@ class SessionSeries:
         return [p for p in self.points if p.alliance_pomp is not None]
 
     @property
+    def standardised(self) -> list[SessionPoint]:
+        """Rated sessions whose questionnaire has a norm (what the z features read)."""
+        return [p for p in self.points if p.alliance_z is not None]
+
+    @property
     def ruptures(self) -> list[AllianceFall]:
         return [fall for fall in self.falls if fall.is_rupture]
 
@@ -94,7 +104,7 @@ class SessionSeries:
         """The largest fall, the first one on ties (as the feature core counts it)."""
         largest = None
         for fall in self.falls:
-            if largest is None or fall.pomp_drop > largest.pomp_drop:
+            if largest is None or fall.z_drop > largest.z_drop:
                 largest = fall
         return largest
 
@@ -110,14 +120,21 @@ def _scale(points: list[SessionPoint]) -> AllianceScale:
     return AllianceScale(0.0, 100.0, name, None)
 
 
-def session_series(history: ClientHistory, landmark: int) -> SessionSeries:
+def reliable_change_points(norms: AllianceNorms) -> dict[str, float]:
+    """Each normed questionnaire's reliable change in its own points (the rupture rule)."""
+    found = {code: norms.reliable_change_points(code) for code in INSTRUMENTS}
+    return {code: points for code, points in found.items() if points is not None}
+
+
+def session_series(history: ClientHistory, landmark: int, norms: AllianceNorms) -> SessionSeries:
     """Sessions 1..`landmark` of the history, ready to chart and to describe."""
     points = []
     for session in history.sessions[:landmark]:
-        pomp = None
+        pomp = z = None
         if session.alliance_score is not None and session.alliance_instrument is not None:
             instrument = INSTRUMENTS[session.alliance_instrument]
             pomp = instrument.percent_of_maximum(session.alliance_score)
+            z = norms.z(session.alliance_score, instrument.code)
         points.append(
             SessionPoint(
                 number=session.session_number,
@@ -125,24 +142,29 @@ def session_series(history: ClientHistory, landmark: int) -> SessionSeries:
                 attended=session.attended,
                 alliance_score=session.alliance_score,
                 alliance_pomp=pomp,
+                alliance_z=z,
                 instrument=session.alliance_instrument,
                 gad7=session.anxiety_gad7,
                 distress=session.pre_session_distress,
             )
         )
     scale = _scale(points)
-    rated = [p for p in points if p.alliance_pomp is not None]
+    thresholds = reliable_change_points(norms)
+    standardised = [p for p in points if p.alliance_z is not None]
     falls = []
-    for before, after in itertools.pairwise(rated):
-        drop = before.alliance_pomp - after.alliance_pomp
+    for before, after in itertools.pairwise(standardised):
+        drop = before.alliance_z - after.alliance_z
         if drop > 0:
+            same = before.instrument == after.instrument
+            points_drop = before.alliance_score - after.alliance_score
             falls.append(
                 AllianceFall(
                     from_session=before.number,
                     to_session=after.number,
                     from_score=scale.value(before),
                     to_score=scale.value(after),
-                    pomp_drop=drop,
+                    z_drop=drop,
+                    is_rupture=same and points_drop >= thresholds[before.instrument],
                 )
             )
     return SessionSeries(tuple(points), scale, tuple(falls))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from features.registry import feature
-from service.answers.predictions import identity, notices
+from service.answers.predictions import band_rule, identity, notices
 from service.answers.schemas import FeatureInfo, ModelInfo
 from service.deps import ServedModelDep
 
@@ -29,9 +29,13 @@ def get_model(served: ServedModelDep) -> ModelInfo:
             for f in map(feature, predictor.feature_names)
         ],
         band_thresholds={
-            name: {"moderate": model.thresholds.moderate, "high": model.thresholds.high}
+            name: {
+                str(k): {"moderate": t.moderate, "high": t.high}
+                for k, t in model.thresholds.by_landmark.items()
+            }
             for name, model in predictor.outcomes.items()
         },
+        band_rule=band_rule(predictor),
         notices=notices(served),
         model_card_markdown=metadata.model_card_markdown,
     )

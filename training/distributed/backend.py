@@ -72,6 +72,7 @@ class DaskCluster:
         trials: int,
         seed: int,
         definitions: OutcomeDefinitions,
+        exclude_features: tuple[str, ...],
     ) -> dict[str, BoosterParameters]:
         raise ValueError("hyperparameter tuning is not available on a Dask cluster")
 

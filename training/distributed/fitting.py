@@ -30,7 +30,7 @@ from data_schemas.buckets import BucketedTables, pinned, worker_addresses
 from data_schemas.tables import ClinicTables
 from features.labels import OUTCOMES, OutcomeDefinitions, landmark_labels
 from features.landmarks import LandmarkFeatureBuilder, by_landmark
-from features.registry import CATEGORICAL_FEATURES, FEATURE_NAMES
+from features.registry import categorical_names, monotone_constraints
 from features.therapist_history import (
     client_folds,
     dropout_flags,
@@ -60,6 +60,15 @@ BASELINE_ROWS = 200_000
 def _clients_of(tables: ClinicTables) -> pd.DataFrame:
     """The bucket's clients table: all the driver gathers of the tables."""
     return tables.clients
+
+
+def _first_ratings(tables: ClinicTables, train: frozenset[str]) -> pd.DataFrame:
+    """Each training client's first rated session: what the alliance norms are learned from."""
+    sessions = tables.sessions
+    rated = sessions[sessions["alliance_score"].notna() & sessions["client_id"].isin(train)]
+    return rated.sort_values(["client_id", "session_number"], kind="stable").drop_duplicates(
+        "client_id"
+    )
 
 
 def _fold_counts(tables: ClinicTables, roles: pd.DataFrame) -> pd.DataFrame:
@@ -122,9 +131,9 @@ def _bucket_rows(
     return flat
 
 
-def _rows_meta() -> pd.DataFrame:
+def _rows_meta(names: list[str]) -> pd.DataFrame:
     columns = {"client_id": pd.Series(dtype=object), "part": pd.Series(dtype=object)}
-    columns |= {name: pd.Series(dtype=np.float64) for name in FEATURE_NAMES}
+    columns |= {name: pd.Series(dtype=np.float64) for name in names}
     columns |= {f"label_{outcome}": pd.Series(dtype=np.float64) for outcome in OUTCOMES}
     columns |= {f"label_{outcome}_status": pd.Series(dtype=object) for outcome in OUTCOMES}
     return pd.DataFrame(columns)
@@ -174,8 +183,10 @@ def _fit_distributed_booster(
     stop_rows: pd.DataFrame,
     parameters: BoosterParameters,
     seed: int,
+    names: list[str],
 ) -> lgb.Booster:
-    """Data-parallel LightGBM with early stopping that every worker decides alike.
+    """Data-parallel LightGBM with early stopping that every worker decides alike, under the
+    registry's monotone constraints like a single machine's booster.
 
     Early stopping runs on each worker on its own validation rows; with one partition per
     worker and the same early-stopping rows on each, all workers see the same loss and stop
@@ -202,19 +213,19 @@ def _fit_distributed_booster(
     train = dd.from_delayed(training, meta=stop_rows.iloc[:0], verify_meta=False)
     stop_set = dd.from_delayed(validation, meta=stop_rows.iloc[:0], verify_meta=False)
     label = f"label_{outcome}"
-    params = parameters.lightgbm_params(seed)
+    params = parameters.lightgbm_params(seed, monotone_constraints(names, outcome))
     params.pop("num_threads")  # LightGBM's Dask layer uses each worker's own thread count
     classifier = DaskLGBMClassifier(client=client, n_estimators=parameters.max_rounds, **params)
     with warnings.catch_warnings():
         # The Dask layer warns on every fit that it replaces n_jobs, which we never set.
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
         classifier.fit(
-            train[list(FEATURE_NAMES)],
+            train[names],
             train[label],
-            eval_X=(stop_set[list(FEATURE_NAMES)],),
+            eval_X=(stop_set[names],),
             eval_y=(stop_set[label],),
             callbacks=[lgb.early_stopping(parameters.early_stopping_rounds, verbose=False)],
-            categorical_feature=list(CATEGORICAL_FEATURES),
+            categorical_feature=categorical_names(names),
         )
     booster = classifier.to_local().booster_
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
@@ -241,6 +252,7 @@ def fit_and_evaluate_on_cluster(
     synthetic: bool = False,
     training_summary: dict[str, Any] | None = None,
     definitions: OutcomeDefinitions | None = None,
+    exclude_features: tuple[str, ...] = (),
 ) -> FittedModel:
     """Build the predictor from bucketed tables on the cluster and evaluate it on test clients.
 
@@ -249,15 +261,19 @@ def fit_and_evaluate_on_cluster(
     parameters = parameters or {}
     definitions = definitions or OutcomeDefinitions(as_of=latest_date_on_cluster(client, tables))
     clients = pd.concat(client.gather(client.map(_clients_of, tables.buckets))).sort_index()
-    plan = TrainingPlan.of(clients, strategy=strategy, seed=seed)
+    plan = TrainingPlan.of(clients, strategy=strategy, seed=seed, exclude=exclude_features)
     split, builder = plan.split, plan.builder
     train_ids = np.sort(np.fromiter(split.train, dtype=object, count=len(split.train)))
-    no_sessions = pd.DataFrame({"client_id": pd.Series(dtype=object)})
+    [train_on_workers] = client.scatter([split.train], broadcast=True)
+    first_ratings = pd.concat(
+        client.gather(client.map(_first_ratings, tables.buckets, train=train_on_workers))
+    )
     builder.fit(
         ClinicTables(
-            clients[clients["client_id"].isin(split.train)], tables.therapists, no_sessions
+            clients[clients["client_id"].isin(split.train)], tables.therapists, first_ratings
         )
     )
+    no_sessions = first_ratings.iloc[:0]
     roles = pd.DataFrame(
         {"part": split.part_of(clients["client_id"])}, index=clients["client_id"].to_numpy()
     )
@@ -281,7 +297,8 @@ def fit_and_evaluate_on_cluster(
     flow = participant_flow(
         client.submit(add_counts, client.map(_bucket_flow, row_parts)).result(), split.sizes()
     )
-    rows = dd.from_delayed(row_parts, meta=_rows_meta(), verify_meta=False)
+    names = list(builder.get_feature_names_out())
+    rows = dd.from_delayed(row_parts, meta=_rows_meta(names), verify_meta=False)
     held_out = by_landmark(client.compute(rows[rows["part"] != "train"]).result())
     training = client.compute(
         rows[rows["part"] == "train"][["client_id", *(f"label_{o}" for o in OUTCOMES)]]
@@ -308,13 +325,16 @@ def fit_and_evaluate_on_cluster(
             stop_rows,
             parameters.get(outcome, BoosterParameters()),
             seed,
+            names,
         )
         parts = {
             "train": by_landmark(_baseline_sample(client, rows, outcome, len(labelled), seed)),
             "calibration": held_out[held_out["part"] == "calibration"],
             "test": held_out[held_out["part"] == "test"],
         }
-        outcome_rows = {name: LabelledRows.of(frame, frame[label]) for name, frame in parts.items()}
+        outcome_rows = {
+            name: LabelledRows.of(frame, frame[label], names) for name, frame in parts.items()
+        }
         outcome_models[outcome] = calibrated_outcome(outcome, booster, outcome_rows["calibration"])
         evaluations[outcome] = evaluate_outcome(
             outcome_models[outcome],

@@ -71,7 +71,7 @@ def detail(answer: PredictionResponse) -> str:
         )
     for outcome, reason in answer.withheld.items():
         lines.append(f"| {OUTCOME_TITLES[outcome]} | {NOT_ESTIMATED}: {reason} | | |")
-    lines += ["", "**What drives these estimates most**", ""]
+    lines += ["", "**Of this episode so far, what drives these estimates most**", ""]
     for outcome, result in answer.predictions.items():
         lines.append(f"*{OUTCOME_TITLES[outcome]}*")
         lines += [f"- {factor_sentence(f)}" for f in top_factors(result)]
