@@ -97,16 +97,14 @@ class Instrument:
         return 1.96 * math.sqrt(2.0) * sd * math.sqrt(1.0 - self.reliability)
 
     def percent_of_maximum(self, score: float) -> float:
-        """Rescale a total score to 0..100 (POMP) so instruments can be compared.
+        """Rescale a total score to 0..100 (POMP): the common axis a report draws mixed
+        questionnaires on. It does not make them equivalent (their means and spreads
+        differ), so the model's features standardise within each questionnaire instead.
 
         POMP scoring follows Cohen, Cohen, Aiken & West (1999), "The problem of units
         and the circumstance for POMP", Multivariate Behavioral Research 34(3).
         """
         return 100.0 * (score - self.min_score) / (self.max_score - self.min_score)
-
-    def from_percent_of_maximum(self, pomp: float) -> float:
-        """Inverse of `percent_of_maximum`, used to report scores on the instrument's scale."""
-        return self.min_score + pomp / 100.0 * (self.max_score - self.min_score)
 
 
 INSTRUMENTS: dict[str, Instrument] = {

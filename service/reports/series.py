@@ -59,10 +59,6 @@ class AllianceScale:
     name: str
     instrument: Instrument | None
 
-    def points(self, pomp_points: float) -> float:
-        """A distance in POMP points on this scale (e.g. 25 POMP = 12 WAI-SR points)."""
-        return pomp_points / 100.0 * (self.maximum - self.minimum)
-
     def value(self, point: SessionPoint) -> float | None:
         """A session's alliance on this scale; `None` when it was not rated."""
         if point.alliance_pomp is None:
