@@ -63,6 +63,12 @@ class Settings(StoreSettings):
         description="This service's public base URL, e.g. https://risk.example.org; a CDS "
         "JWT's `aud` must be this URL followed by the endpoint path.",
     )
+    cds_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long the cards issued and the feedback received are kept in the "
+        "shared database.",
+    )
     fhir_fetch_timeout_seconds: float = Field(
         default=2.0,
         gt=0,

@@ -22,37 +22,23 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Integer,
-    String,
-    create_engine,
-    event,
-    inspect,
-    select,
-)
+from sqlalchemy import JSON, DateTime, Integer, String, create_engine, event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.audit.notes import AuditedClient
+from service.db.base import Base
+from service.db.schema import SchemaMismatchError, schema_problem, upgrade
 from service.settings import Settings
 
 logger = logging.getLogger("alliance_risk.audit")
 
 KEY_FILE_NAME = "audit-hmac.key"
-#: Tries at creating the audit table while other processes may be creating it too.
-SCHEMA_ATTEMPTS = 3
 #: Tries at switching a new SQLite file to WAL while other processes may be switching it.
 WAL_ATTEMPTS = 10
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class AuditRecord(_Base):
+class AuditRecord(Base):
     """One call, or one client of a batch call (items share the request id)."""
 
     __tablename__ = "audit_records"
@@ -146,24 +132,24 @@ class AuditTrail:
         self._commit_lock = threading.Lock()
 
     def ensure_schema(self) -> None:
-        """Create the audit table when it is missing, also when replicas start together.
+        """Check once that the database is at this code's schema revision; raise if not.
 
-        Processes that start at once can all see no table and all try to create it. The
-        losers get a database error (PostgreSQL: the table exists; SQLite: the file is
-        locked) and are done if the table is there by then, or try again.
+        A SQLite database is brought up to date here (it lives beside this service); any
+        other is changed only by `alliance-risk db upgrade`, run before a rollout. Once the
+        revision matched it is not asked again: a running service keeps writing while the
+        next version's migration is applied.
         """
+        if self._schema_ready:
+            return
         with self._commit_lock:
-            for attempt in range(1, SCHEMA_ATTEMPTS + 1):
-                if self._schema_ready:
-                    return
-                try:
-                    _Base.metadata.create_all(self.engine)
-                except DBAPIError:
-                    if attempt == SCHEMA_ATTEMPTS:
-                        raise
-                    self._schema_ready = inspect(self.engine).has_table(AuditRecord.__tablename__)
-                else:
-                    self._schema_ready = True
+            if self._schema_ready:
+                return
+            if self.engine.dialect.name == "sqlite":
+                upgrade(self.engine)
+            problem = schema_problem(self.engine)
+            if problem is not None:
+                raise SchemaMismatchError(problem)
+            self._schema_ready = True
 
     def problem(self) -> str | None:
         """Why records cannot be written now, or None; for readiness."""
@@ -171,6 +157,8 @@ class AuditTrail:
             self.ensure_schema()
             with self.engine.connect() as connection:
                 connection.execute(select(1))
+        except SchemaMismatchError as mismatch:
+            return str(mismatch)
         except Exception as error:
             return f"the audit database cannot be reached ({type(error).__name__})"
         return None

@@ -115,7 +115,7 @@ async def call_service(
         return _no_card(call, str(error), audit, patient_id, served.version)
     card = risk_card(answer, base_url=settings.cds_audience or str(request.base_url))
     if card.uuid:
-        records.issued(card.uuid, service_id)
+        await run_in_threadpool(records.issued, card.uuid, service_id)
     audit.add_prediction(source.history.client.client_id, answer)
     return CdsResponse(cards=[card])
 
