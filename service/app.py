@@ -14,7 +14,8 @@ from service.middleware import install_middleware
 from service.model.holder import ModelHolder
 from service.model.refresh import watch_champion
 from service.observability.logs import configure_logging
-from service.routes import admin, cds_hooks, fhir, health, model, predictions, reports
+from service.observability.metrics import ServiceMetrics
+from service.routes import admin, cds_hooks, fhir, health, metrics, model, predictions, reports
 from service.security.auth import Authenticator, refuse_unsafe_bind, require_admin, require_predict
 from service.settings import Settings, get_settings
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     holder = ModelHolder(settings)
     authenticator = Authenticator(settings)
     trail = audit_trail_from(settings)
+    service_metrics = ServiceMetrics(holder)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,11 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.model_holder = holder
     app.state.authenticator = authenticator
     app.state.audit_trail = trail
+    app.state.metrics = service_metrics
 
-    install_middleware(app, settings, trail=trail, holder=holder)
+    install_middleware(app, settings, trail=trail, holder=holder, metrics=service_metrics)
     install_handlers(app)
     # Open: liveness and readiness (no client data); /docs and /openapi.json are open too.
     app.include_router(health.router)
+    # For operators, behind its own scrape token (ALLIANCE_RISK_METRICS_TOKEN); not audited.
+    app.include_router(metrics.router)
     # Every other router is audited and needs credentials; add new ones to this tuple.
     client_data = [Depends(open_audit), Depends(require_predict)]
     for router in (predictions.router, model.router, fhir.router, reports.router):

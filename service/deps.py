@@ -13,6 +13,7 @@ from service.audit.store import AuditTrail
 from service.ehr.cds.client_auth import CdsClient, cds_state
 from service.ehr.cds.records import CdsRecords
 from service.model.holder import ModelHolder, ServedModel
+from service.observability.metrics import ServiceMetrics
 from service.settings import Settings
 
 
@@ -48,6 +49,10 @@ async def _cds_feedback_client(request: Request, service_id: str) -> CdsClient:
     return client
 
 
+def _metrics(request: Request) -> ServiceMetrics:
+    return request.app.state.metrics
+
+
 def _cds_records(request: Request) -> CdsRecords:
     return cds_state(request).records
 
@@ -57,6 +62,7 @@ ServedModelDep = Annotated[ServedModel, Depends(_served)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RequestIdDep = Annotated[str, Depends(_request_id)]
 AuditTrailDep = Annotated[AuditTrail, Depends(_audit_trail)]
+MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
 #: What a route tells the audit trail about the clients it answered for.
 AuditNotesDep = Annotated[AuditNotes, Depends(open_audit)]
 #: The CDS client calling `/cds-services/{service_id}`, proven by its signed JWT.

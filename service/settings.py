@@ -119,6 +119,11 @@ class Settings(StoreSettings):
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; none (CORS off) when empty."
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a Prometheus scraper sends to GET /metrics; /metrics is off "
+        "(404) when unset.",
+    )
     model_poll_seconds: float = Field(
         default=0.0,
         ge=0,
