@@ -15,7 +15,18 @@ from service.model.holder import ModelHolder
 from service.model.refresh import watch_champion
 from service.observability.logs import configure_logging
 from service.observability.metrics import ServiceMetrics
-from service.routes import admin, cds_hooks, fhir, health, metrics, model, predictions, reports
+from service.reports.links import report_links_from
+from service.routes import (
+    admin,
+    cds_hooks,
+    fhir,
+    health,
+    metrics,
+    model,
+    predictions,
+    report_links,
+    reports,
+)
 from service.security.auth import Authenticator, refuse_unsafe_bind, require_admin, require_predict
 from service.settings import Settings, get_settings
 
@@ -56,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.authenticator = authenticator
     app.state.audit_trail = trail
     app.state.metrics = service_metrics
+    app.state.report_links = report_links_from(settings)
 
     install_middleware(app, settings, trail=trail, holder=holder, metrics=service_metrics)
     install_handlers(app)
@@ -69,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, dependencies=client_data, responses=AUTH_ERRORS)
     # CDS Hooks clients prove who they are with their own signed JWT (service.ehr.cds.client_auth).
     app.include_router(cds_hooks.router, dependencies=[Depends(open_audit)])
+    # A card's report link is its own credential (service.reports.links); audited.
+    app.include_router(report_links.router, dependencies=[Depends(open_audit)])
     app.include_router(
         admin.router,
         dependencies=[Depends(open_audit), Depends(require_admin)],

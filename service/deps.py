@@ -14,6 +14,7 @@ from service.ehr.cds.client_auth import CdsClient, cds_state
 from service.ehr.cds.records import CdsRecords
 from service.model.holder import ModelHolder, ServedModel
 from service.observability.metrics import ServiceMetrics
+from service.reports.links import ReportLinks
 from service.settings import Settings
 
 
@@ -53,6 +54,10 @@ def _metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
+def _report_links(request: Request) -> ReportLinks:
+    return request.app.state.report_links
+
+
 def _cds_records(request: Request) -> CdsRecords:
     return cds_state(request).records
 
@@ -63,6 +68,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 RequestIdDep = Annotated[str, Depends(_request_id)]
 AuditTrailDep = Annotated[AuditTrail, Depends(_audit_trail)]
 MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
+ReportLinksDep = Annotated[ReportLinks, Depends(_report_links)]
 #: What a route tells the audit trail about the clients it answered for.
 AuditNotesDep = Annotated[AuditNotes, Depends(open_audit)]
 #: The CDS client calling `/cds-services/{service_id}`, proven by its signed JWT.

@@ -69,6 +69,14 @@ class Settings(StoreSettings):
         description="How long the cards issued and the feedback received are kept in the "
         "shared database.",
     )
+    report_link_key: SecretStr | None = Field(
+        default=None,
+        description="Secret that seals the report links on CDS cards; the same on every "
+        "replica. A key file in ALLIANCE_RISK_HOME is created when unset.",
+    )
+    report_link_minutes: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="How long a report link on a card works."
+    )
     fhir_fetch_timeout_seconds: float = Field(
         default=2.0,
         gt=0,

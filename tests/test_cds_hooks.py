@@ -99,7 +99,9 @@ def test_a_card_names_both_risks_the_model_and_the_factors(
     assert card["detail"].count("%") >= 4  # both probabilities and percentiles
     assert "What drives these estimates most" in card["detail"]
     assert SYNTHETIC_DATA_NOTICE in card["detail"]
-    assert card["links"][0]["url"] == f"{BASE_URL}/docs#/reports"
+    (link,) = card["links"]
+    assert link["url"].startswith(f"{BASE_URL}/v1/reports/")
+    assert "15 minutes" in link["label"]
 
 
 def test_a_card_comes_well_within_half_a_second(

@@ -2,14 +2,17 @@
 processes started together, as a rollout behind a load balancer would start them (after
 `alliance-risk db upgrade`), serve the same champion with the same answers, audit every
 request exactly once into one PostgreSQL database, and keep the CDS Hooks state there: a
-token used on one replica is refused by the other, and feedback on a card one replica issued
-is recognised by the other.
+token used on one replica is refused by the other, feedback on a card one replica issued
+is recognised by the other, and headless Chromium opens a card's report link from one
+replica at the other (and is refused an altered or expired one).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
+from browser import console_messages, run_chromium
 from cds_support import ENDPOINT, full_prefetch, hook_call
-from credentials import CDS_SETTINGS, CLINIC_KEY, cds_token, key_header
+from credentials import AUDIENCE, CDS_SETTINGS, CLINIC_KEY, cds_token, key_header
 from postgres import create_database
 from security_env import server_environment
 from servers import RunningServer, start_server
@@ -29,8 +33,10 @@ from typer.testing import CliRunner
 
 from alliance_risk_cli import app as cli
 from data_schemas.examples import EXAMPLE_HISTORY
+from data_schemas.records import ClientHistory
 from service.audit.store import AuditTrail
 from service.ehr.cds.records import FeedbackRecord
+from service.reports.links import ReportLinks
 from training.pipeline import TrainingOutcome
 
 pytestmark = pytest.mark.slow
@@ -39,6 +45,7 @@ REPLICAS = 2
 #: Client histories; each goes to every replica, in turn.
 HISTORIES = 10
 HMAC_KEY = "replica-test-key-0123456789abcdef"
+LINK_KEY = "replica-report-link-key-0123456789"
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ def replicas(
         audit_database_url=database_url,
         audit_hmac_key=HMAC_KEY,
         clinic_key=CLINIC_KEY,
+        report_link_key=LINK_KEY,
         **{
             name: json.dumps(value) if isinstance(value, list) else value
             for name, value in CDS_SETTINGS.items()
@@ -220,3 +228,44 @@ def test_feedback_on_a_card_from_one_replica_is_recognised_by_the_other(
     finally:
         trail.dispose()
     assert kept == [True]
+
+
+def card_link_at(replicas: list[RunningServer]) -> tuple[dict[str, Any], str]:
+    """A card from the first replica, and its report link as the second one serves it (the
+    load balancer in front of both answers at the configured public URL)."""
+    (card,) = cds_call(replicas[0], cds_token(ENDPOINT)).json()["cards"]
+    link = card["links"][0]["url"]
+    assert link.startswith(f"{AUDIENCE}/v1/reports/")
+    return card, link.replace(AUDIENCE, replicas[1].url, 1)
+
+
+def test_chromium_opens_a_card_link_from_one_replica_at_the_other(
+    replicas: list[RunningServer], chromium: str
+) -> None:
+    card, link = card_link_at(replicas)
+    dom = run_chromium(chromium, "--dump-dom", link)
+    assert "Estimated risks after session 3" in dom.stdout, dom.stderr[-2000:]
+    dropout = re.search(r"Dropout risk \w+ \((\d+%)\)", card["summary"])
+    assert dropout is not None
+    assert dropout[1] in dom.stdout
+    assert console_messages(dom.stderr) == []
+
+
+def test_chromium_is_refused_an_altered_or_expired_link_with_a_problem_page(
+    replicas: list[RunningServer], chromium: str, trained_model: TrainingOutcome
+) -> None:
+    _, link = card_link_at(replicas)
+    base, token = link.rsplit("/", 1)
+    altered = f"{base}/{token[:30]}{'A' if token[30] != 'A' else 'B'}{token[31:]}"
+    sixteen_minutes_ago = ReportLinks(
+        LINK_KEY.encode(), ttl_seconds=15 * 60, clock=lambda: time.time() - 16 * 60
+    )
+    expired = f"{base}/" + sixteen_minutes_ago.seal(
+        ClientHistory.model_validate(EXAMPLE_HISTORY),
+        model_version=trained_model.version,
+        issued_to="cds:https://idp.example.org",
+    )
+    for url, heading in ((altered, "Report link not valid"), (expired, "Report link expired")):
+        dom = run_chromium(chromium, "--dump-dom", url)
+        assert f"<h1>{heading}</h1>" in dom.stdout, dom.stderr[-2000:]
+        assert "Estimated risks" not in dom.stdout

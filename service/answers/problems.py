@@ -6,11 +6,12 @@ so health data cannot leak through an error message or a log of one.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -84,6 +85,24 @@ def problem_response(detail: ProblemDetail, headers: dict[str, str] | None = Non
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+def wants_html(request: Request) -> bool:
+    """Whether the caller is a browser (it asks for HTML): it gets a page, not JSON."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def problem_page(detail: ProblemDetail, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """The problem document as a page a person reads in a browser, same status and words."""
+    title, text = html.escape(detail.title), html.escape(detail.detail)
+    page = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title></head>\n<body><h1>{title}</h1>\n<p>{text}</p>\n"
+        f"<p><small>HTTP {detail.status}, problem type {html.escape(detail.type)}"
+        f"{f', request {html.escape(detail.request_id)}' if detail.request_id else ''}"
+        "</small></p>\n</body></html>\n"
+    )
+    return HTMLResponse(page, status_code=detail.status, headers=headers)
 
 
 def invalid_input(errors: list[dict[str, Any]], request: Request | None = None) -> ProblemDetail:

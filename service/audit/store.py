@@ -11,8 +11,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -29,6 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from service.audit.notes import AuditedClient
 from service.db.base import Base
 from service.db.schema import SchemaMismatchError, schema_problem, upgrade
+from service.security.key_files import load_or_create_key
 from service.settings import Settings
 
 logger = logging.getLogger("alliance_risk.audit")
@@ -99,21 +98,6 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
-
-
-def load_or_create_key(home: Path) -> bytes:
-    """The HMAC key from `<home>/audit-hmac.key`, created (mode 0600) on first use."""
-    path = home / KEY_FILE_NAME
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        logger.warning(
-            "created a new audit HMAC key in ALLIANCE_RISK_HOME; set ALLIANCE_RISK_AUDIT_HMAC_KEY "
-            "and keep it safe so client hashes stay comparable across machines"
-        )
-    return path.read_text().strip().encode()
 
 
 class AuditTrail:
@@ -266,4 +250,5 @@ def audit_trail_from(settings: Settings, *, writing: bool = True) -> AuditTrail:
         return AuditTrail(url, None)
     if settings.audit_hmac_key is not None:
         return AuditTrail(url, settings.audit_hmac_key.get_secret_value().encode())
-    return AuditTrail(url, load_or_create_key(settings.home_directory))
+    key = load_or_create_key(settings.home_directory, KEY_FILE_NAME, "ALLIANCE_RISK_AUDIT_HMAC_KEY")
+    return AuditTrail(url, key)

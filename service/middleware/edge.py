@@ -63,6 +63,9 @@ class EdgeMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
                 for name, value in SECURITY_HEADERS.items():
+                    # A route may set its page's own policy (the report's page allows its inline CSS).
+                    if name == "Content-Security-Policy" and name in headers:
+                        continue
                     headers[name] = value
                 if scope["path"] in DOCS_PATHS:
                     headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY

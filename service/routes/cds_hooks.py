@@ -25,6 +25,7 @@ from service.deps import (
     CdsRecordsDep,
     CdsServiceClientDep,
     HolderDep,
+    ReportLinksDep,
     RequestIdDep,
     SettingsDep,
 )
@@ -84,6 +85,7 @@ async def call_service(
     request: Request,
     client: CdsServiceClientDep,
     records: CdsRecordsDep,
+    links: ReportLinksDep,
     holder: HolderDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
@@ -113,7 +115,13 @@ async def call_service(
         )
     except NotPredictableError as error:
         return _no_card(call, str(error), audit, patient_id, served.version)
-    card = risk_card(answer, base_url=settings.cds_audience or str(request.base_url))
+    token = links.seal(source.history, model_version=served.version, issued_to=client.name)
+    base_url = (settings.cds_audience or str(request.base_url)).rstrip("/")
+    card = risk_card(
+        answer,
+        report_url=f"{base_url}/v1/reports/{token}",
+        link_minutes=settings.report_link_minutes,
+    )
     if card.uuid:
         await run_in_threadpool(records.issued, card.uuid, service_id)
     audit.add_prediction(source.history.client.client_id, answer)
