@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from service.answers.contract import describe_request_bodies
 from service.answers.problems import AUTH_ERRORS, install_handlers
 from service.audit.notes import open_audit
 from service.audit.store import audit_trail_from
@@ -15,7 +16,6 @@ from service.model.holder import ModelHolder
 from service.model.refresh import watch_champion
 from service.observability.logs import configure_logging
 from service.observability.metrics import ServiceMetrics
-from service.reports.links import report_links_from
 from service.routes import (
     admin,
     cds_hooks,
@@ -67,10 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.authenticator = authenticator
     app.state.audit_trail = trail
     app.state.metrics = service_metrics
-    app.state.report_links = report_links_from(settings)
 
     install_middleware(app, settings, trail=trail, holder=holder, metrics=service_metrics)
     install_handlers(app)
+    describe_request_bodies(app, settings)
     # Open: liveness and readiness (no client data); /docs and /openapi.json are open too.
     app.include_router(health.router)
     # For operators, behind its own scrape token (ALLIANCE_RISK_METRICS_TOKEN); not audited.

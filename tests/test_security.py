@@ -196,7 +196,9 @@ def test_disabled_auth_answers_only_callers_on_this_machine(trained_model: Train
 
 def test_the_api_description_declares_both_credentials(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert set(spec["components"]["securitySchemes"]) == {"ApiKey", "OAuth2Bearer"}
+    assert set(spec["components"]["securitySchemes"]) == {"ApiKey", "OAuth2Bearer", "CdsClientJwt"}
     operation = spec["paths"]["/v1/predictions"]["post"]
     assert {next(iter(s)) for s in operation["security"]} == {"ApiKey", "OAuth2Bearer"}
+    cds_call = spec["paths"]["/cds-services/{service_id}"]["post"]
+    assert cds_call["security"] == [{"CdsClientJwt": []}]
     assert {"401", "403", "429"} <= set(operation["responses"])

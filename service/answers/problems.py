@@ -40,6 +40,20 @@ PREDICTION_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: Title and problem type of the HTTP errors raised as exceptions (by Starlette or a route).
+HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "bad-request"),
+    401: ("Unauthorized", "unauthorized"),
+    403: ("Forbidden", "forbidden"),
+    404: ("Not found", "not-found"),
+    405: ("Method not allowed", "method-not-allowed"),
+    409: ("Conflict", "conflict"),
+    413: ("Request too large", "request-too-large"),
+    429: ("Too many requests", "too-many-requests"),
+}
+INTERNAL_ERROR = ("Internal error", "internal-error")
+
+
 def pointer(location: tuple[Any, ...] | list[Any], context: dict[str, Any] | None = None) -> str:
     """A JSON pointer (RFC 6901) from a pydantic error location, dropping FastAPI's 'body'."""
     parts = [str(part) for part in location if part != "body"]
@@ -158,23 +172,12 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        title = {
-            404: "Not found",
-            405: "Method not allowed",
-            409: "Conflict",
-            401: "Unauthorized",
-            403: "Forbidden",
-            413: "Request too large",
-            429: "Too many requests",
-        }.get(error.status_code, "Error")
+        title, slug = HTTP_PROBLEMS.get(
+            error.status_code,
+            ("Bad request", "bad-request") if error.status_code < 500 else INTERNAL_ERROR,
+        )
         return problem_response(
-            problem(
-                error.status_code,
-                title,
-                str(error.detail),
-                slug=title.lower().replace(" ", "-"),
-                request=request,
-            ),
+            problem(error.status_code, title, str(error.detail), slug=slug, request=request),
             headers=getattr(error, "headers", None),
         )
 

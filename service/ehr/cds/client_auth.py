@@ -30,6 +30,15 @@ from service.settings import Settings
 logger = logging.getLogger("alliance_risk.cds")
 
 LOCAL_DEVELOPER = "cds:local-development (auth disabled)"
+#: The security scheme of the CDS endpoints in the API description.
+CDS_CLIENT_JWT = "CdsClientJwt"
+CDS_CLIENT_JWT_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A JWT the CDS client signs for each call (CDS Hooks 2.0, Trusting CDS "
+    "Clients), with `aud` set to this endpoint's public URL and a fresh `jti`.",
+}
 _CHALLENGE = 'Bearer realm="alliance-risk cds-services"'
 
 
