@@ -210,6 +210,7 @@ def audit(
 
     from service.audit.listing import TABLE_HEADINGS, as_row, parse_since, table_cells
     from service.audit.store import audit_trail_from
+    from service.db.schema import SchemaMismatchError
     from service.settings import Settings
 
     try:
@@ -217,8 +218,14 @@ def audit(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--since") from None
     trail = audit_trail_from(Settings(), writing=False)
-    rows = [as_row(record) for record in trail.records(since=start, caller=caller, limit=limit)]
-    trail.dispose()
+    try:
+        found = trail.records(since=start, caller=caller, limit=limit)
+    except SchemaMismatchError as error:
+        errors.print(f"[red]Cannot read the audit trail:[/red] {error}")
+        raise typer.Exit(code=1) from None
+    finally:
+        trail.dispose()
+    rows = [as_row(record) for record in found]
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row))

@@ -141,5 +141,10 @@ def test_a_service_on_a_database_ahead_of_its_code_is_not_ready_and_upgrade_refu
     code, output = db_upgrade(database_url)
     assert code == 1
     assert "newer than this code" in output
+    listing = CliRunner().invoke(
+        cli, ["audit"], env={"ALLIANCE_RISK_AUDIT_DATABASE_URL": database_url}
+    )
+    assert listing.exit_code == 1
+    assert "revision 9999, newer" in listing.output
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(AuditRecord)).scalar() == 0

@@ -64,6 +64,13 @@ def _predates_migrations(connection: Connection) -> bool:
     return inspect(connection).has_table("audit_records") and _current(connection) is None
 
 
+def _ahead(current: str, head: str) -> str:
+    return (
+        f"the audit database is at revision {current}, newer than this code (which knows up "
+        f"to {head}): use it with the version of the code that upgraded it"
+    )
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return _current(connection)
@@ -82,10 +89,7 @@ def schema_problem(engine: Engine) -> str | None:
     if current is None:
         return f"the audit database has no schema yet; {UPGRADE_HINT}"
     if not _known(current):
-        return (
-            f"the audit database is at revision {current}, newer than this code (which knows "
-            f"up to {head}): serve it with the code that upgraded it"
-        )
+        return _ahead(current, head)
     return f"the audit database is at revision {current}, behind this code ({head}); {UPGRADE_HINT}"
 
 
@@ -119,10 +123,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": POSTGRES_LOCK_ID})
         before = _current(connection)
         if before is not None and not _known(before):
-            raise SchemaMismatchError(
-                f"the audit database is at revision {before}, newer than this code (which knows up "
-                f"to {head}); upgrade it with the newer code"
-            )
+            raise SchemaMismatchError(_ahead(before, head))
         config = _config(connection)
         if _predates_migrations(connection):
             command.stamp(config, BASELINE)
