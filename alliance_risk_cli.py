@@ -2,7 +2,7 @@
 
 - `data_schemas.cli`: validate
 - `training.cli`: synth, train, promote, models
-- `service.cli`: serve, score, report, keys, audit
+- `service.cli`: serve, score, report, keys, audit, db
 
 An install without `training` (the Docker image) has no training commands and no
 `quickstart`; everything else works there.

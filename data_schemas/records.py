@@ -64,8 +64,55 @@ class ClientRecord(_Record):
     )
 
 
+def _session_rules() -> dict[str, list[dict[str, object]]]:
+    """`_ratings_fit_attendance` in JSON Schema, so the published schema states it too."""
+    rated = ("alliance_instrument", "alliance_score", "anxiety_gad7", "pre_session_distress")
+    rules: list[dict[str, object]] = [
+        {  # a missed session carries no ratings
+            "if": {"properties": {"attended": {"const": False}}, "required": ["attended"]},
+            "then": {"properties": {name: {"type": "null"} for name in rated}},
+        },
+        {  # a score names its instrument
+            "if": {
+                "properties": {"alliance_score": {"type": "number"}},
+                "required": ["alliance_score"],
+            },
+            "then": {
+                "properties": {"alliance_instrument": {"type": "string"}},
+                "required": ["alliance_instrument"],
+            },
+        },
+    ]
+    for code, instrument in ranges.INSTRUMENTS.items():  # and lies on its instrument's scale
+        rules.append(
+            {
+                "if": {
+                    "properties": {"alliance_instrument": {"const": code}},
+                    "required": ["alliance_instrument"],
+                },
+                "then": {
+                    "properties": {
+                        "alliance_score": {
+                            "anyOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "number",
+                                    "minimum": instrument.min_score,
+                                    "maximum": instrument.max_score,
+                                },
+                            ]
+                        }
+                    }
+                },
+            }
+        )
+    return {"allOf": rules}
+
+
 class SessionRecord(_Record):
     """One scheduled session and the ratings taken at it."""
+
+    model_config = ConfigDict(json_schema_extra=_session_rules())
 
     session_number: Annotated[int, Field(**_range(ranges.SESSION_NUMBER))]
     session_date: dt.date
@@ -105,7 +152,12 @@ class SessionRecord(_Record):
 
 
 class ClientHistory(_Record):
-    """Everything known about one client up to now: the unit the model predicts for."""
+    """Everything known about one client up to now: the unit the model predicts for.
+
+    Rules across fields: client.therapist_id equals therapist.therapist_id; sessions are
+    numbered 1, 2, 3, ... in order, none dated before intake_date, each dated after the one
+    before it.
+    """
 
     client: ClientRecord
     therapist: TherapistRecord

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from service.answers.contract import describe_request_bodies
 from service.answers.problems import AUTH_ERRORS, install_handlers
 from service.audit.notes import open_audit
 from service.audit.store import audit_trail_from
@@ -14,7 +15,18 @@ from service.middleware import install_middleware
 from service.model.holder import ModelHolder
 from service.model.refresh import watch_champion
 from service.observability.logs import configure_logging
-from service.routes import admin, cds_hooks, fhir, health, model, predictions, reports
+from service.observability.metrics import ServiceMetrics
+from service.routes import (
+    admin,
+    cds_hooks,
+    fhir,
+    health,
+    metrics,
+    model,
+    predictions,
+    report_links,
+    reports,
+)
 from service.security.auth import Authenticator, refuse_unsafe_bind, require_admin, require_predict
 from service.settings import Settings, get_settings
 
@@ -28,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     holder = ModelHolder(settings)
     authenticator = Authenticator(settings)
     trail = audit_trail_from(settings)
+    service_metrics = ServiceMetrics(holder)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,17 +66,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.model_holder = holder
     app.state.authenticator = authenticator
     app.state.audit_trail = trail
+    app.state.metrics = service_metrics
 
-    install_middleware(app, settings, trail=trail, holder=holder)
+    install_middleware(app, settings, trail=trail, holder=holder, metrics=service_metrics)
     install_handlers(app)
+    describe_request_bodies(app, settings)
     # Open: liveness and readiness (no client data); /docs and /openapi.json are open too.
     app.include_router(health.router)
+    # For operators, behind its own scrape token (ALLIANCE_RISK_METRICS_TOKEN); not audited.
+    app.include_router(metrics.router)
     # Every other router is audited and needs credentials; add new ones to this tuple.
     client_data = [Depends(open_audit), Depends(require_predict)]
     for router in (predictions.router, model.router, fhir.router, reports.router):
         app.include_router(router, dependencies=client_data, responses=AUTH_ERRORS)
     # CDS Hooks clients prove who they are with their own signed JWT (service.ehr.cds.client_auth).
     app.include_router(cds_hooks.router, dependencies=[Depends(open_audit)])
+    # A card's report link is its own credential (service.reports.links); audited.
+    app.include_router(report_links.router, dependencies=[Depends(open_audit)])
     app.include_router(
         admin.router,
         dependencies=[Depends(open_audit), Depends(require_admin)],

@@ -1,4 +1,4 @@
-"""The serving commands: `serve`, `score`, `report`, `keys create` and `audit`.
+"""The serving commands: `serve`, `score`, `report`, `keys create`, `audit` and `db upgrade`.
 
 Everything here runs in the image that serves the model (which leaves `training` out);
 `alliance_risk_cli` adds these commands to the `alliance-risk` command.
@@ -210,6 +210,7 @@ def audit(
 
     from service.audit.listing import TABLE_HEADINGS, as_row, parse_since, table_cells
     from service.audit.store import audit_trail_from
+    from service.db.schema import SchemaMismatchError
     from service.settings import Settings
 
     try:
@@ -217,8 +218,14 @@ def audit(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--since") from None
     trail = audit_trail_from(Settings(), writing=False)
-    rows = [as_row(record) for record in trail.records(since=start, caller=caller, limit=limit)]
-    trail.dispose()
+    try:
+        found = trail.records(since=start, caller=caller, limit=limit)
+    except SchemaMismatchError as error:
+        errors.print(f"[red]Cannot read the audit trail:[/red] {error}")
+        raise typer.Exit(code=1) from None
+    finally:
+        trail.dispose()
+    rows = [as_row(record) for record in found]
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -232,3 +239,35 @@ def audit(
     for row in rows:
         table.add_row(*table_cells(row))
     console.print(table)
+
+
+db_app = typer.Typer(
+    help="The service's database: the audit trail and the CDS state replicas share.",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def upgrade_database() -> None:
+    """Bring the database to this code's schema; run it once before a rollout.
+
+    Uses ALLIANCE_RISK_AUDIT_DATABASE_URL, or audit.db in ALLIANCE_RISK_HOME. Safe to run
+    again, and from several machines at once: the ones that come second find nothing to do.
+    """
+    from service.audit.store import audit_trail_from
+    from service.db.schema import SchemaMismatchError, upgrade
+    from service.settings import Settings
+
+    trail = audit_trail_from(Settings(), writing=False)
+    try:
+        before, after = upgrade(trail.engine)
+    except SchemaMismatchError as error:
+        errors.print(f"[red]Not upgraded:[/red] {error}")
+        raise typer.Exit(code=1) from None
+    finally:
+        trail.dispose()
+    if before == after:
+        console.print(f"the database is already at revision {after}")
+    else:
+        console.print(f"the database was at revision {before or '(none)'}, now {after}")

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
-from fastapi import Body, Depends, Request
+from fastapi import Depends, Path, Request
 
 from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.records import ClientHistory
+from service.answers.bodies import openapi_body, strict_json
+from service.answers.schemas import BatchRequest
 from service.audit.notes import AuditNotes, open_audit
 from service.audit.store import AuditTrail
+from service.ehr.cds.catalog import SERVICES
 from service.ehr.cds.client_auth import CdsClient, cds_state
+from service.ehr.cds.hooks import CdsRequest, FeedbackRequest
 from service.ehr.cds.records import CdsRecords
 from service.model.holder import ModelHolder, ServedModel
+from service.observability.metrics import ServiceMetrics
+from service.reports.links import ReportLinks, report_links_from
 from service.settings import Settings
 
 
@@ -36,16 +43,44 @@ def _audit_trail(request: Request) -> AuditTrail:
     return request.app.state.audit_trail
 
 
-async def _cds_service_client(request: Request, service_id: str) -> CdsClient:
+#: The id of a CDS service this service offers (others get 404).
+ServiceId = Annotated[
+    str,
+    Path(
+        description="A CDS service id from discovery.", json_schema_extra={"enum": sorted(SERVICES)}
+    ),
+]
+
+
+async def _cds_service_client(request: Request, service_id: ServiceId) -> CdsClient:
     client = await cds_state(request).auth.identify(request, f"/cds-services/{service_id}")
     request.state.caller = client
     return client
 
 
-async def _cds_feedback_client(request: Request, service_id: str) -> CdsClient:
+async def _cds_feedback_client(request: Request, service_id: ServiceId) -> CdsClient:
     client = await cds_state(request).auth.identify(request, f"/cds-services/{service_id}/feedback")
     request.state.caller = client
     return client
+
+
+def _metrics(request: Request) -> ServiceMetrics:
+    return request.app.state.metrics
+
+
+_report_links_lock = threading.Lock()
+
+
+def _report_links(request: Request) -> ReportLinks:
+    """The app's report links, made on first use (their key file, if any, only then)."""
+    links = getattr(request.app.state, "report_links", None)
+    if links is None:
+        with _report_links_lock:
+            links = getattr(request.app.state, "report_links", None)
+            if links is None:
+                links = report_links_from(request.app.state.settings)
+                request.app.state.report_links = links
+    return links
 
 
 def _cds_records(request: Request) -> CdsRecords:
@@ -57,6 +92,8 @@ ServedModelDep = Annotated[ServedModel, Depends(_served)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RequestIdDep = Annotated[str, Depends(_request_id)]
 AuditTrailDep = Annotated[AuditTrail, Depends(_audit_trail)]
+MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
+ReportLinksDep = Annotated[ReportLinks, Depends(_report_links)]
 #: What a route tells the audit trail about the clients it answered for.
 AuditNotesDep = Annotated[AuditNotes, Depends(open_audit)]
 #: The CDS client calling `/cds-services/{service_id}`, proven by its signed JWT.
@@ -64,8 +101,11 @@ CdsServiceClientDep = Annotated[CdsClient, Depends(_cds_service_client)]
 #: The CDS client calling `/cds-services/{service_id}/feedback`, proven likewise.
 CdsFeedbackClientDep = Annotated[CdsClient, Depends(_cds_feedback_client)]
 CdsRecordsDep = Annotated[CdsRecords, Depends(_cds_records)]
-#: One client's history as the request body, with the example the API docs show.
-HistoryBody = Annotated[
-    ClientHistory,
-    Body(openapi_examples={"three sessions, alliance falling": {"value": EXAMPLE_HISTORY}}),
-]
+#: One client's history as the request body, read strictly (document it with HISTORY_BODY_DOC).
+HistoryBody = Annotated[ClientHistory, Depends(strict_json(ClientHistory))]
+HISTORY_BODY_DOC = openapi_body(
+    ClientHistory, {"three sessions, alliance falling": {"value": EXAMPLE_HISTORY}}
+)
+BatchBody = Annotated[BatchRequest, Depends(strict_json(BatchRequest))]
+CdsRequestBody = Annotated[CdsRequest, Depends(strict_json(CdsRequest))]
+FeedbackBody = Annotated[FeedbackRequest, Depends(strict_json(FeedbackRequest))]

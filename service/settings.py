@@ -63,6 +63,20 @@ class Settings(StoreSettings):
         description="This service's public base URL, e.g. https://risk.example.org; a CDS "
         "JWT's `aud` must be this URL followed by the endpoint path.",
     )
+    cds_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long the cards issued and the feedback received are kept in the "
+        "shared database.",
+    )
+    report_link_key: SecretStr | None = Field(
+        default=None,
+        description="Secret that seals the report links on CDS cards; the same on every "
+        "replica. A key file in ALLIANCE_RISK_HOME is created when unset.",
+    )
+    report_link_minutes: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="How long a report link on a card works."
+    )
     fhir_fetch_timeout_seconds: float = Field(
         default=2.0,
         gt=0,
@@ -112,6 +126,11 @@ class Settings(StoreSettings):
     request_timeout_seconds: float = Field(default=30.0, ge=0, description="0 = no timeout.")
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; none (CORS off) when empty."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a Prometheus scraper sends to GET /metrics; /metrics is off "
+        "(404) when unset.",
     )
     model_poll_seconds: float = Field(
         default=0.0,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import find_chromium
 from homes import private_home
 from postgres import postgres_binaries, throwaway_cluster
 
@@ -67,3 +68,9 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(message)
     with throwaway_cluster(binaries) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Headless Chromium for the real-browser tests (see `browser`)."""
+    return find_chromium()

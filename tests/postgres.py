@@ -19,6 +19,9 @@ from pathlib import Path
 import sqlalchemy
 from servers import free_port
 
+from service.audit.store import make_engine
+from service.db.schema import upgrade
+
 
 def postgres_binaries() -> Path | None:
     """The folder holding initdb and pg_ctl, or None when PostgreSQL is not installed."""
@@ -103,3 +106,13 @@ def create_database(cluster_url: str, name: str) -> str:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return sqlalchemy.make_url(cluster_url).set(database=name).render_as_string(False)
+
+
+def migrated(url: str) -> str:
+    """The database brought to this code's schema, as `alliance-risk db upgrade` leaves it."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return url

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 from credentials import CLINIC_KEY, key_header
+from postgres import migrated
 from security_env import server_environment
 from servers import start_server
 from sqlalchemy import create_engine, text
@@ -116,7 +117,7 @@ def test_sigkill_mid_burst_loses_no_record_in_sqlite(
 def test_sigkill_mid_burst_loses_no_record_in_postgresql(
     trained_model: TrainingOutcome, postgres_url: str, tmp_path: Path
 ) -> None:
-    answered = run_burst(postgres_url, tmp_path)
+    answered = run_burst(migrated(postgres_url), tmp_path)
     engine = create_engine(postgres_url)
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT count(*) FROM audit_records")).scalar()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +25,17 @@ from cds_support import (
 )
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import ECAlgorithm
+from sqlalchemy import Engine, func, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from service.audit.store import make_engine
+from service.db.schema import upgrade
 from service.security.jwt import JwtVerifier, TokenRejectedError
 from service.security.keys import KeyConfigurationError, RemoteKeys, load_keys
-from service.security.replay import ReplayCache
+from service.security.replay import ReplayCache, TokenUse
 
 
 @pytest.fixture(scope="module")
@@ -39,25 +43,25 @@ def keys() -> dict[str, SigningKey]:
     return make_keys()
 
 
-def test_the_replay_cache_is_bounded_and_fails_closed() -> None:
-    now = [1000.0]
-    cache = ReplayCache(capacity=2, clock=lambda: now[0])
-    assert cache.first_use("iss", "a", 1010)
-    assert cache.first_use("iss", "b", 1020)
-    assert not cache.first_use("iss", "a", 1010)
-    with pytest.raises(TokenRejectedError, match="too many"):
-        cache.first_use("iss", "c", 1030)
-    now[0] = 1015  # "a" has expired and is forgotten
-    assert cache.first_use("iss", "c", 1030)
-    assert len(cache) == 2
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A fresh SQLite database at this code's schema revision."""
+    made = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    upgrade(made)
+    yield made
+    made.dispose()
 
 
-def test_the_replay_cache_admits_a_jti_once_under_concurrency() -> None:
-    cache = ReplayCache()
+@pytest.fixture
+def replay_cache(engine: Engine) -> ReplayCache:
+    return ReplayCache(engine)
+
+
+def test_the_replay_cache_admits_a_jti_once_under_concurrency(replay_cache: ReplayCache) -> None:
     results: list[bool] = []
     threads = [
         threading.Thread(
-            target=lambda: results.append(cache.first_use("iss", "same", time.time() + 60))
+            target=lambda: results.append(replay_cache.first_use("iss", "same", time.time() + 60))
         )
         for _ in range(32)
     ]
@@ -66,6 +70,25 @@ def test_the_replay_cache_admits_a_jti_once_under_concurrency() -> None:
     for thread in threads:
         thread.join()
     assert results.count(True) == 1
+
+
+def test_the_replay_cache_forgets_a_token_once_it_has_expired(engine: Engine) -> None:
+    now = [time.time()]
+    replay_cache = ReplayCache(engine, clock=lambda: now[0])
+    assert replay_cache.first_use("iss", "a", now[0] + 10)
+    assert not replay_cache.first_use("iss", "a", now[0] + 10)
+    assert replay_cache.first_use("other-iss", "a", now[0] + 10)
+    now[0] += 10 + replay_cache.leeway + 61  # past expiry and leeway, and the next purge is due
+    assert replay_cache.first_use("iss", "b", now[0] + 10)
+    with replay_cache.engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(TokenUse)).scalar_one() == 1
+
+
+def test_the_replay_cache_fails_closed_when_the_database_cannot_record(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'no-schema.db'}")
+    with pytest.raises(TokenRejectedError, match="could not be recorded"):
+        ReplayCache(engine).first_use("iss", "a", time.time() + 60)
+    engine.dispose()
 
 
 def test_symmetric_algorithms_and_private_keys_cannot_be_configured(
@@ -84,7 +107,7 @@ def test_keys_load_from_a_file_or_a_pem(keys: dict[str, SigningKey], tmp_path: P
 
     path = tmp_path / "jwks.json"
     path.write_text(jwks_json(keys))
-    verifier = JwtVerifier(load_keys(str(path)), issuers=[ISSUER], replay_cache=ReplayCache())
+    verifier = JwtVerifier(load_keys(str(path)), issuers=[ISSUER])
     assert verifier.verify(make_token(keys["RS384"]), audience=BASE_URL + ENDPOINT)["iss"] == ISSUER
     pem = (
         keys["ES384"]
@@ -109,7 +132,7 @@ def test_keys_load_from_a_jwks_url_and_are_refetched_for_a_new_kid(
         provider = load_keys(f"{url}/jwks", timeout_seconds=1.0)
         assert isinstance(provider, RemoteKeys)
         provider._min_refresh = 0.0  # let the test rotate keys without waiting
-        verifier = JwtVerifier(provider, issuers=[ISSUER], replay_cache=ReplayCache())
+        verifier = JwtVerifier(provider, issuers=[ISSUER])
         audience = BASE_URL + ENDPOINT
         assert verifier.verify(make_token(keys["ES384"]), audience=audience)["iss"] == ISSUER
         served["keys"].append(keys["RS384"].public_jwk)  # the EHR rotates in a new key

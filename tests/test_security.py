@@ -28,6 +28,7 @@ from service.security.auth import InsecureConfigurationError
 from service.settings import Settings
 from training.pipeline import TrainingOutcome
 
+REPORT_LINK_PATHS = {"/v1/reports/{token}"}
 OPEN_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
@@ -38,11 +39,11 @@ def client(trained_model: TrainingOutcome) -> Iterator[TestClient]:
 
 
 def protected_routes(client: TestClient) -> list[tuple[str, str]]:
-    """Every operation the API describes except the open ones and CDS Hooks, which checks
-    its own JWTs."""
+    """Every operation the API describes except the open ones, CDS Hooks, which checks its
+    own JWTs, and a card's report link, which is its own credential (`test_report_links`)."""
     found = []
     for path, operations in client.get("/openapi.json").json()["paths"].items():
-        if path in OPEN_PATHS or path.startswith("/cds-services"):
+        if path in OPEN_PATHS or path.startswith("/cds-services") or path in REPORT_LINK_PATHS:
             continue
         concrete = path.replace("{", "").replace("}", "")
         found += [(method.upper(), concrete) for method in operations]
@@ -195,7 +196,9 @@ def test_disabled_auth_answers_only_callers_on_this_machine(trained_model: Train
 
 def test_the_api_description_declares_both_credentials(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert set(spec["components"]["securitySchemes"]) == {"ApiKey", "OAuth2Bearer"}
+    assert set(spec["components"]["securitySchemes"]) == {"ApiKey", "OAuth2Bearer", "CdsClientJwt"}
     operation = spec["paths"]["/v1/predictions"]["post"]
     assert {next(iter(s)) for s in operation["security"]} == {"ApiKey", "OAuth2Bearer"}
+    cds_call = spec["paths"]["/cds-services/{service_id}"]["post"]
+    assert cds_call["security"] == [{"CdsClientJwt": []}]
     assert {"401", "403", "429"} <= set(operation["responses"])

@@ -6,11 +6,12 @@ so health data cannot leak through an error message or a log of one.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,6 +38,20 @@ PREDICTION_ERRORS: dict[int | str, dict[str, Any]] = {
     },
     503: {"model": ProblemDetail, "description": "No model is loaded"},
 }
+
+
+#: Title and problem type of the HTTP errors raised as exceptions (by Starlette or a route).
+HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "bad-request"),
+    401: ("Unauthorized", "unauthorized"),
+    403: ("Forbidden", "forbidden"),
+    404: ("Not found", "not-found"),
+    405: ("Method not allowed", "method-not-allowed"),
+    409: ("Conflict", "conflict"),
+    413: ("Request too large", "request-too-large"),
+    429: ("Too many requests", "too-many-requests"),
+}
+INTERNAL_ERROR = ("Internal error", "internal-error")
 
 
 def pointer(location: tuple[Any, ...] | list[Any], context: dict[str, Any] | None = None) -> str:
@@ -84,6 +99,24 @@ def problem_response(detail: ProblemDetail, headers: dict[str, str] | None = Non
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+def wants_html(request: Request) -> bool:
+    """Whether the caller is a browser (it asks for HTML): it gets a page, not JSON."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def problem_page(detail: ProblemDetail, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """The problem document as a page a person reads in a browser, same status and words."""
+    title, text = html.escape(detail.title), html.escape(detail.detail)
+    page = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title></head>\n<body><h1>{title}</h1>\n<p>{text}</p>\n"
+        f"<p><small>HTTP {detail.status}, problem type {html.escape(detail.type)}"
+        f"{f', request {html.escape(detail.request_id)}' if detail.request_id else ''}"
+        "</small></p>\n</body></html>\n"
+    )
+    return HTMLResponse(page, status_code=detail.status, headers=headers)
 
 
 def invalid_input(errors: list[dict[str, Any]], request: Request | None = None) -> ProblemDetail:
@@ -139,23 +172,12 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        title = {
-            404: "Not found",
-            405: "Method not allowed",
-            409: "Conflict",
-            401: "Unauthorized",
-            403: "Forbidden",
-            413: "Request too large",
-            429: "Too many requests",
-        }.get(error.status_code, "Error")
+        title, slug = HTTP_PROBLEMS.get(
+            error.status_code,
+            ("Bad request", "bad-request") if error.status_code < 500 else INTERNAL_ERROR,
+        )
         return problem_response(
-            problem(
-                error.status_code,
-                title,
-                str(error.detail),
-                slug=title.lower().replace(" ", "-"),
-                request=request,
-            ),
+            problem(error.status_code, title, str(error.detail), slug=slug, request=request),
             headers=getattr(error, "headers", None),
         )
 

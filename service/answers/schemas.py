@@ -77,10 +77,33 @@ class PredictionResponse(_Response):
     )
 
 
+#: Every problem type the service answers with (each is described in the README).
+ProblemType = Literal[
+    "/problems/invalid-input",
+    "/problems/not-predictable",
+    "/problems/model-not-ready",
+    "/problems/internal-error",
+    "/problems/bad-request",
+    "/problems/unauthorized",
+    "/problems/forbidden",
+    "/problems/not-found",
+    "/problems/method-not-allowed",
+    "/problems/not-acceptable",
+    "/problems/conflict",
+    "/problems/request-too-large",
+    "/problems/too-many-requests",
+    "/problems/request-timed-out",
+    "/problems/audit-unavailable",
+    "/problems/report-link-invalid",
+    "/problems/report-link-expired",
+    "/problems/report-link-stale",
+]
+
+
 class ProblemDetail(_Response):
     """RFC 9457 problem details, with the JSON path of each offending field."""
 
-    type: str
+    type: ProblemType
     title: str
     status: int
     detail: str
@@ -92,8 +115,9 @@ class ProblemDetail(_Response):
 class BatchRequest(_Response):
     items: list[dict[str, Any]] = Field(
         min_length=1,
-        description="Up to the configured batch size (1,000 by default) client histories.",
-        json_schema_extra={"items": {"$ref": "#/components/schemas/ClientHistory"}},
+        description="Up to the configured batch size (1,000 by default) client histories, "
+        "each a ClientHistory object. Each item is checked on its own: one that breaks the "
+        "contract gets its own 422 in `results`, and the others are answered.",
     )
 
 

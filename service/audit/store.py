@@ -11,8 +11,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -22,37 +20,24 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Integer,
-    String,
-    create_engine,
-    event,
-    inspect,
-    select,
-)
+from sqlalchemy import JSON, DateTime, Integer, String, create_engine, event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.audit.notes import AuditedClient
+from service.db.base import Base
+from service.db.schema import SchemaMismatchError, schema_problem, upgrade
+from service.security.key_files import load_or_create_key
 from service.settings import Settings
 
 logger = logging.getLogger("alliance_risk.audit")
 
 KEY_FILE_NAME = "audit-hmac.key"
-#: Tries at creating the audit table while other processes may be creating it too.
-SCHEMA_ATTEMPTS = 3
 #: Tries at switching a new SQLite file to WAL while other processes may be switching it.
 WAL_ATTEMPTS = 10
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class AuditRecord(_Base):
+class AuditRecord(Base):
     """One call, or one client of a batch call (items share the request id)."""
 
     __tablename__ = "audit_records"
@@ -115,21 +100,6 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def load_or_create_key(home: Path) -> bytes:
-    """The HMAC key from `<home>/audit-hmac.key`, created (mode 0600) on first use."""
-    path = home / KEY_FILE_NAME
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        logger.warning(
-            "created a new audit HMAC key in ALLIANCE_RISK_HOME; set ALLIANCE_RISK_AUDIT_HMAC_KEY "
-            "and keep it safe so client hashes stay comparable across machines"
-        )
-    return path.read_text().strip().encode()
-
-
 class AuditTrail:
     """Writes and reads audit records; one per call, committed in one transaction."""
 
@@ -146,24 +116,24 @@ class AuditTrail:
         self._commit_lock = threading.Lock()
 
     def ensure_schema(self) -> None:
-        """Create the audit table when it is missing, also when replicas start together.
+        """Check once that the database is at this code's schema revision; raise if not.
 
-        Processes that start at once can all see no table and all try to create it. The
-        losers get a database error (PostgreSQL: the table exists; SQLite: the file is
-        locked) and are done if the table is there by then, or try again.
+        A SQLite database is brought up to date here (it lives beside this service); any
+        other is changed only by `alliance-risk db upgrade`, run before a rollout. Once the
+        revision matched it is not asked again: a running service keeps writing while the
+        next version's migration is applied.
         """
+        if self._schema_ready:
+            return
         with self._commit_lock:
-            for attempt in range(1, SCHEMA_ATTEMPTS + 1):
-                if self._schema_ready:
-                    return
-                try:
-                    _Base.metadata.create_all(self.engine)
-                except DBAPIError:
-                    if attempt == SCHEMA_ATTEMPTS:
-                        raise
-                    self._schema_ready = inspect(self.engine).has_table(AuditRecord.__tablename__)
-                else:
-                    self._schema_ready = True
+            if self._schema_ready:
+                return
+            if self.engine.dialect.name == "sqlite":
+                upgrade(self.engine)
+            problem = schema_problem(self.engine)
+            if problem is not None:
+                raise SchemaMismatchError(problem)
+            self._schema_ready = True
 
     def problem(self) -> str | None:
         """Why records cannot be written now, or None; for readiness."""
@@ -171,6 +141,8 @@ class AuditTrail:
             self.ensure_schema()
             with self.engine.connect() as connection:
                 connection.execute(select(1))
+        except SchemaMismatchError as mismatch:
+            return str(mismatch)
         except Exception as error:
             return f"the audit database cannot be reached ({type(error).__name__})"
         return None
@@ -278,4 +250,5 @@ def audit_trail_from(settings: Settings, *, writing: bool = True) -> AuditTrail:
         return AuditTrail(url, None)
     if settings.audit_hmac_key is not None:
         return AuditTrail(url, settings.audit_hmac_key.get_secret_value().encode())
-    return AuditTrail(url, load_or_create_key(settings.home_directory))
+    key = load_or_create_key(settings.home_directory, KEY_FILE_NAME, "ALLIANCE_RISK_AUDIT_HMAC_KEY")
+    return AuditTrail(url, key)

@@ -39,6 +39,13 @@ from service.answers.wording import OUTCOME_PHRASES, OUTCOME_TITLES
 from service.model.holder import ServedModel
 
 FHIR_JSON = "application/fhir+json"
+#: How the API description names an OperationOutcome (FHIR R4 defines its content).
+OPERATION_OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A FHIR R4 OperationOutcome",
+    "required": ["resourceType", "issue"],
+    "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
+}
 #: Media types a Bundle may be posted as.
 ACCEPTED_TYPES = (FHIR_JSON, "application/json")
 #: Identifier system of the request that produced a RiskAssessment (X-Request-ID).

@@ -1,7 +1,8 @@
 """Writes the audit record of every audited call before its response starts.
 
 If the record cannot be committed the caller gets a 503 instead of the answer: a result
-that was not recorded is never released.
+that was not recorded is never released. Released estimates, and failed writes, are
+counted in the metrics.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from service.audit.notes import STATE_KEY, AuditNotes
 from service.audit.store import AuditTrail
 from service.middleware.responses import send_problem
 from service.model.holder import ModelHolder
+from service.observability.metrics import ServiceMetrics
 
 logger = logging.getLogger("alliance_risk.audit")
 
@@ -23,10 +25,13 @@ UNIDENTIFIED = "(unidentified)"
 
 
 class AuditMiddleware:
-    def __init__(self, app: ASGIApp, trail: AuditTrail, holder: ModelHolder) -> None:
+    def __init__(
+        self, app: ASGIApp, trail: AuditTrail, holder: ModelHolder, metrics: ServiceMetrics
+    ) -> None:
         self.app = app
         self.trail = trail
         self.holder = holder
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,6 +50,7 @@ class AuditMiddleware:
                     await run_in_threadpool(self._write, state, notes, message["status"])
                 except Exception as error:
                     replaced = True
+                    self.metrics.audit_write_failures.inc()
                     logger.error(
                         "audit record could not be written; the answer was withheld",
                         extra={
@@ -63,6 +69,7 @@ class AuditMiddleware:
                         headers={"Retry-After": "30"},
                     )
                     return
+                self.metrics.count_predictions(notes.clients)
             await send(message)
 
         await self.app(scope, receive, send_after_audit)

@@ -1,4 +1,5 @@
-"""The outermost layer: a request id, security headers and one access-log line per request.
+"""The outermost layer: a request id, security headers, one access-log line and the request
+metrics per request.
 
 The log line names the route template (`/v1/predictions`), never the raw path or query
 string, which could carry an identifier.
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.audit.notes import STATE_KEY as AUDIT_STATE_KEY
 from service.model.holder import ModelHolder
+from service.observability.metrics import ServiceMetrics
 
 logger = logging.getLogger("alliance_risk.access")
 
@@ -39,9 +41,10 @@ DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, holder: ModelHolder) -> None:
+    def __init__(self, app: ASGIApp, holder: ModelHolder, metrics: ServiceMetrics) -> None:
         self.app = app
         self.holder = holder
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,6 +63,9 @@ class EdgeMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
                 for name, value in SECURITY_HEADERS.items():
+                    # A route may set its page's own policy (the report's page allows its inline CSS).
+                    if name == "Content-Security-Policy" and name in headers:
+                        continue
                     headers[name] = value
                 if scope["path"] in DOCS_PATHS:
                     headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
@@ -72,15 +78,18 @@ class EdgeMiddleware:
             error_type = type(error).__name__
             raise
         finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "(unmatched)")
+            self.metrics.observe_request(scope["method"], route, status, seconds)
             logger.log(
                 logging.ERROR if status >= 500 or error_type else logging.INFO,
                 "request",
                 extra={
                     "request_id": request_id,
                     "method": scope["method"],
-                    "route": getattr(scope.get("route"), "path", "(unmatched)"),
+                    "route": route,
                     "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "latency_ms": round(seconds * 1000, 2),
                     "model_version": self._model_version(state),
                     "error_type": error_type,
                 },

@@ -11,6 +11,7 @@ import gc
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass
 
 import mlflow
@@ -36,6 +37,9 @@ class ServedModel:
     version: str | None
     alias: str | None
     uri: str
+    #: When it was loaded (Unix time) and how long loading and the self-check took.
+    loaded_at: float = 0.0
+    load_seconds: float = 0.0
 
 
 class ModelNotReadyError(RuntimeError):
@@ -115,6 +119,7 @@ class ModelHolder:
     def load(self) -> bool:
         """Load and self-check the configured model; keep the old one if the new one fails."""
         with self._lock:
+            started = time.perf_counter()
             try:
                 limit_mlflow_http_retries()
                 configure_mlflow(self.settings)
@@ -134,7 +139,15 @@ class ModelHolder:
                     f"model {self.settings.model_uri} failed to load or pass its "
                     f"self-check ({type(error).__name__}: {error})"
                 )
-            self._served = ServedModel(predictor, name, version, alias, self.settings.model_uri)
+            self._served = ServedModel(
+                predictor,
+                name,
+                version,
+                alias,
+                self.settings.model_uri,
+                loaded_at=time.time(),
+                load_seconds=time.perf_counter() - started,
+            )
             self._reason = "ready"
             _freeze_long_lived()
             logger.info("model loaded", extra={"model_version": version, "model_alias": alias})

@@ -1,1 +1,2 @@
-"""What the service tells its operators: structured JSON logs (`logs`)."""
+"""What the service tells its operators: structured JSON logs (`logs`) and Prometheus
+metrics (`metrics`)."""

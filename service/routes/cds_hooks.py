@@ -10,6 +10,7 @@ Errors of the service call carry an OperationOutcome, as CDS Hooks recommends.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -17,23 +18,29 @@ from starlette.concurrency import run_in_threadpool
 
 from data_schemas.fhir import FhirInputError, NotEnrolledError
 from models.predictor import NotPredictableError
+from service.answers.bodies import openapi_body
 from service.answers.predictions import predict
 from service.answers.schemas import ProblemDetail
 from service.deps import (
     AuditNotesDep,
     CdsFeedbackClientDep,
     CdsRecordsDep,
+    CdsRequestBody,
     CdsServiceClientDep,
+    FeedbackBody,
     HolderDep,
+    ReportLinksDep,
     RequestIdDep,
+    ServiceId,
     SettingsDep,
 )
 from service.ehr.cds.cards import risk_card
 from service.ehr.cds.catalog import SERVICES
+from service.ehr.cds.client_auth import CDS_CLIENT_JWT
 from service.ehr.cds.gather import PreconditionFailedError, patient_id_of
 from service.ehr.cds.hooks import CdsRequest, CdsResponse, Discovery, FeedbackRequest
 from service.ehr.cds.sources import client_history
-from service.ehr.fhir import operation_outcome, outcome_message
+from service.ehr.fhir import OPERATION_OUTCOME_SCHEMA, operation_outcome, outcome_message
 
 logger = logging.getLogger("alliance_risk.cds")
 
@@ -52,13 +59,37 @@ def _outcome(status: int, message: str, *, code: str = "processing") -> JSONResp
     )
 
 
-_ERRORS = {
-    400: {"description": "The request is not a valid CDS Hooks call for this service"},
+def _outcome_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": OPERATION_OUTCOME_SCHEMA}},
+    }
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _outcome_doc("The hook or context.patientId does not fit this service"),
     401: {"model": ProblemDetail, "description": "No valid CDS client JWT"},
     404: {"model": ProblemDetail, "description": "No CDS service has this id"},
-    412: {"description": "The FHIR data needed are neither prefetched nor readable"},
-    422: {"description": "The EHR's FHIR data break the data contract (OperationOutcome)"},
+    412: _outcome_doc("The FHIR data needed are neither prefetched nor readable"),
+    413: {"model": ProblemDetail, "description": "The request body is too large"},
+    422: {
+        "description": "The body breaks the CDS Hooks schema (a problem document), or the "
+        "EHR's FHIR data break the data contract (an OperationOutcome)",
+        "content": {
+            "application/json": {"schema": OPERATION_OUTCOME_SCHEMA},
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}},
+        },
+    },
+    503: {"model": ProblemDetail, "description": "No model is loaded, or the call was not audited"},
 }
+_FEEDBACK_ERRORS = {k: v for k, v in _ERRORS.items() if k in (401, 404, 413, 503)} | {
+    422: {"model": ProblemDetail, "description": "The body breaks the CDS Hooks feedback schema"}
+}
+
+
+def _cds_body(model: type[CdsRequest] | type[FeedbackRequest]) -> dict[str, Any]:
+    """The documented JSON body, and the CDS client's JWT as the call's security."""
+    return {**openapi_body(model), "security": [{CDS_CLIENT_JWT: []}]}
 
 
 @router.get(
@@ -77,13 +108,15 @@ def discovery() -> Discovery:
     response_model_exclude_none=True,
     responses=_ERRORS,
     summary="CDS Hooks service call: a card with both risks, or no card",
+    openapi_extra=_cds_body(CdsRequest),
 )
 async def call_service(
-    service_id: str,
-    call: CdsRequest,
-    request: Request,
+    service_id: ServiceId,
     client: CdsServiceClientDep,
+    call: CdsRequestBody,
+    request: Request,
     records: CdsRecordsDep,
+    links: ReportLinksDep,
     holder: HolderDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
@@ -113,9 +146,15 @@ async def call_service(
         )
     except NotPredictableError as error:
         return _no_card(call, str(error), audit, patient_id, served.version)
-    card = risk_card(answer, base_url=settings.cds_audience or str(request.base_url))
+    token = links.seal(source.history, model_version=served.version, issued_to=client.name)
+    base_url = (settings.cds_audience or str(request.base_url)).rstrip("/")
+    card = risk_card(
+        answer,
+        report_url=f"{base_url}/v1/reports/{token}",
+        link_minutes=settings.report_link_minutes,
+    )
     if card.uuid:
-        records.issued(card.uuid, service_id)
+        await run_in_threadpool(records.issued, card.uuid, service_id)
     audit.add_prediction(source.history.client.client_id, answer)
     return CdsResponse(cards=[card])
 
@@ -133,11 +172,12 @@ def _no_card(
     "/{service_id}/feedback",
     status_code=200,
     response_class=Response,
-    responses={k: v for k, v in _ERRORS.items() if k in (401, 404)},
+    responses=_FEEDBACK_ERRORS,
     summary="CDS Hooks feedback: what the clinician did with a card",
+    openapi_extra=_cds_body(FeedbackRequest),
 )
 def record_feedback(
-    service_id: str, body: FeedbackRequest, client: CdsFeedbackClientDep, records: CdsRecordsDep
+    service_id: ServiceId, client: CdsFeedbackClientDep, body: FeedbackBody, records: CdsRecordsDep
 ) -> Response:
     _known(service_id)
     for item in body.feedback:

@@ -25,6 +25,7 @@ from data_schemas.records import ClientHistory
 from service.deps import AuditNotesDep, HolderDep, RequestIdDep
 from service.ehr.fhir import (
     FHIR_JSON,
+    OPERATION_OUTCOME_SCHEMA,
     FhirRefusedError,
     bundle_json,
     evaluate_bundle,
@@ -39,7 +40,6 @@ router = APIRouter(prefix="/fhir", tags=["fhir"])
 EXAMPLE_BUNDLE: dict[str, Any] = json.loads(
     bundle_from_history(ClientHistory.model_validate(EXAMPLE_HISTORY)).model_dump_json()
 )
-_OUTCOME_SCHEMA = {"type": "object", "description": "A FHIR R4 OperationOutcome"}
 
 
 @router.post(
@@ -53,16 +53,19 @@ _OUTCOME_SCHEMA = {"type": "object", "description": "A FHIR R4 OperationOutcome"
         },
         400: {
             "description": "Not JSON or not valid FHIR R4",
-            "content": {FHIR_JSON: {"schema": _OUTCOME_SCHEMA}},
+            "content": {FHIR_JSON: {"schema": OPERATION_OUTCOME_SCHEMA}},
         },
-        415: {"description": "Not FHIR JSON", "content": {FHIR_JSON: {"schema": _OUTCOME_SCHEMA}}},
+        415: {
+            "description": "Not FHIR JSON",
+            "content": {FHIR_JSON: {"schema": OPERATION_OUTCOME_SCHEMA}},
+        },
         422: {
             "description": "Valid FHIR that breaks the data contract or cannot be predicted from",
-            "content": {FHIR_JSON: {"schema": _OUTCOME_SCHEMA}},
+            "content": {FHIR_JSON: {"schema": OPERATION_OUTCOME_SCHEMA}},
         },
         503: {
             "description": "No model is loaded",
-            "content": {FHIR_JSON: {"schema": _OUTCOME_SCHEMA}},
+            "content": {FHIR_JSON: {"schema": OPERATION_OUTCOME_SCHEMA}},
         },
     },
     openapi_extra={

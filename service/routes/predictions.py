@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.records import ClientHistory
 from models.predictor import NotPredictableError
+from service.answers.bodies import openapi_body, strict_item
 from service.answers.predictions import identity, predict
-from service.answers.problems import PREDICTION_ERRORS, invalid_input, problem
-from service.answers.schemas import (
-    BatchItem,
-    BatchRequest,
-    BatchResponse,
-    PredictionResponse,
+from service.answers.problems import PREDICTION_ERRORS, invalid_input, problem, problem_response
+from service.answers.schemas import BatchItem, BatchRequest, BatchResponse, PredictionResponse
+from service.deps import (
+    HISTORY_BODY_DOC,
+    AuditNotesDep,
+    BatchBody,
+    HistoryBody,
+    RequestIdDep,
+    ServedModelDep,
+    SettingsDep,
 )
-from service.deps import AuditNotesDep, HistoryBody, RequestIdDep, ServedModelDep, SettingsDep
 
 router = APIRouter(prefix="/v1", tags=["predictions"])
 
@@ -28,9 +33,14 @@ router = APIRouter(prefix="/v1", tags=["predictions"])
     response_model=PredictionResponse,
     responses=PREDICTION_ERRORS,
     summary="Dropout and violence risk for one client, with explanations",
+    openapi_extra=HISTORY_BODY_DOC,
 )
 def create_prediction(
-    history: HistoryBody, served: ServedModelDep, request_id: RequestIdDep, audit: AuditNotesDep
+    history: HistoryBody,
+    served: ServedModelDep,
+    request_id: RequestIdDep,
+    audit: AuditNotesDep,
+    request: Request,
 ) -> Response:
     """Calibrated probabilities, bands, percentiles and exact SHAP explanations after the
     sessions given (the first five are used)."""
@@ -38,7 +48,9 @@ def create_prediction(
         answer = predict(served, history, request_id)
     except NotPredictableError as error:
         audit.add(history.client.client_id, model_version=served.version)
-        raise HTTPException(status_code=422, detail=str(error)) from None
+        return problem_response(
+            problem(422, "Cannot predict", str(error), slug="not-predictable", request=request)
+        )
     audit.add_prediction(history.client.client_id, answer)
     # Serialised here rather than by FastAPI, which would validate the finished answer
     # against its own model a second time; the schema is still published via response_model.
@@ -50,33 +62,37 @@ def create_prediction(
     response_model=BatchResponse,
     responses=PREDICTION_ERRORS,
     summary="The same answer for many clients; a bad item fails alone",
+    openapi_extra=openapi_body(
+        BatchRequest, {"two clients": {"value": {"items": [EXAMPLE_HISTORY, EXAMPLE_HISTORY]}}}
+    ),
 )
 def create_predictions_batch(
-    batch: Annotated[
-        BatchRequest,
-        Body(
-            openapi_examples={
-                "two clients": {"value": {"items": [EXAMPLE_HISTORY, EXAMPLE_HISTORY]}}
-            }
-        ),
-    ],
+    batch: BatchBody,
     served: ServedModelDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
     audit: AuditNotesDep,
-) -> BatchResponse:
+    request: Request,
+) -> BatchResponse | JSONResponse:
     """Each item is validated and predicted on its own: its result carries either a
     prediction (status 200) or a problem document (status 422) naming the field."""
     if len(batch.items) > settings.max_batch_size:
-        raise HTTPException(
-            status_code=422,
-            detail=f"a batch holds at most {settings.max_batch_size} clients; split it",
+        limit = f"a batch holds at most {settings.max_batch_size} clients; split it"
+        return problem_response(
+            problem(
+                422,
+                "Invalid input",
+                limit,
+                slug="invalid-input",
+                request=request,
+                errors=[{"pointer": "/items", "message": limit}],
+            )
         )
     results = []
     for index, item in enumerate(batch.items):
         item_id = f"{request_id}-{index}"
         try:
-            history = ClientHistory.model_validate(item)
+            history = strict_item(ClientHistory, item)
             answer = predict(served, history, item_id)
             results.append(BatchItem(index=index, status=200, prediction=answer))
             audit.add_prediction(history.client.client_id, answer, item_index=index)

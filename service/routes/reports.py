@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from models.predictor import NotPredictableError
 from service.answers.problems import PREDICTION_ERRORS, problem, problem_response
 from service.answers.schemas import ProblemDetail
-from service.deps import AuditNotesDep, HistoryBody, RequestIdDep, ServedModelDep
+from service.deps import HISTORY_BODY_DOC, AuditNotesDep, HistoryBody, RequestIdDep, ServedModelDep
 from service.reports import Paper, build_report, render_html, render_pdf
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -68,6 +68,7 @@ def negotiate(accept: str | None) -> str | None:
         **PREDICTION_ERRORS,
     },
     summary="A one-page clinician report for one client, as HTML or PDF",
+    openapi_extra=HISTORY_BODY_DOC,
 )
 def create_report(
     history: HistoryBody,
@@ -96,7 +97,9 @@ def create_report(
         content = build_report(served, history, request_id=request_id)
     except NotPredictableError as error:
         audit.add(client_id, model_version=served.version)
-        raise HTTPException(status_code=422, detail=str(error)) from None
+        return problem_response(
+            problem(422, "Cannot predict", str(error), slug="not-predictable", request=request)
+        )
     audit.add_prediction(client_id, content.prediction)
     # No client id in the file name: downloads folders and browser histories keep it.
     filename = f"alliance-risk-report-session-{content.header.as_of_session}"

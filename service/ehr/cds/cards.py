@@ -1,5 +1,8 @@
 """The CDS card: both risks in one sentence, the details in Markdown, a link to the report.
 
+The link opens the clinician report for this client and this estimate in a browser, for
+a short while (`service.reports.links`); its label says so and names no one.
+
 The indicator follows the higher of the two bands (low -> info, moderate -> warning,
 high -> critical), the specification's three levels of urgency. A model trained on
 synthetic data says so first, in the summary itself, because a client may show only the
@@ -22,8 +25,6 @@ INDICATOR_OF_BAND: dict[str, Indicator] = {
 }
 _BAND_RANK = {"low": 0, "moderate": 1, "high": 2}
 SYNTHETIC_PREFIX = "TEST MODEL (synthetic data): "
-#: Where the clinician report is described; the report itself is a POST (`/v1/reports`).
-REPORT_DOCS_FRAGMENT = "/docs#/reports"
 
 
 def indicator(answer: PredictionResponse) -> Indicator:
@@ -81,7 +82,8 @@ def detail(answer: PredictionResponse) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-def risk_card(answer: PredictionResponse, *, base_url: str) -> Card:
+def risk_card(answer: PredictionResponse, *, report_url: str, link_minutes: float) -> Card:
+    """The card; `report_url` is the sealed link to the report, good for `link_minutes`."""
     model = answer.model
     label = f"{model.name} model version {model.version or 'unregistered'}"
     if model.synthetic_data:
@@ -94,8 +96,8 @@ def risk_card(answer: PredictionResponse, *, base_url: str) -> Card:
         source=Source(label=label),
         links=[
             Link(
-                label="Clinician report for this client: how to produce it (POST /v1/reports)",
-                url=base_url.rstrip("/") + REPORT_DOCS_FRAGMENT,
+                label=f"Clinician report for this client (link valid {link_minutes:g} minutes)",
+                url=report_url,
                 type="absolute",
             )
         ],

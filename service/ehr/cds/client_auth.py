@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from service.ehr.cds.records import CdsRecords
@@ -29,6 +30,15 @@ from service.settings import Settings
 logger = logging.getLogger("alliance_risk.cds")
 
 LOCAL_DEVELOPER = "cds:local-development (auth disabled)"
+#: The security scheme of the CDS endpoints in the API description.
+CDS_CLIENT_JWT = "CdsClientJwt"
+CDS_CLIENT_JWT_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A JWT the CDS client signs for each call (CDS Hooks 2.0, Trusting CDS "
+    "Clients), with `aud` set to this endpoint's public URL and a fresh `jti`.",
+}
 _CHALLENGE = 'Bearer realm="alliance-risk cds-services"'
 
 
@@ -42,7 +52,8 @@ class CdsClient:
 
 
 class CdsAuthenticator:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        """`engine` is the shared database where used token ids are kept."""
         self.enabled = settings.auth == "enabled"
         self.base_url = (settings.cds_audience or "").rstrip("/")
         self.problem: str | None = None
@@ -65,7 +76,7 @@ class CdsAuthenticator:
                     issuers=settings.cds_issuers,
                     required_claims=CDS_REQUIRED_CLAIMS,
                     required_type="JWT",
-                    replay_cache=ReplayCache(),
+                    replay_cache=ReplayCache(engine),
                 )
             except KeyConfigurationError as error:
                 self.problem = f"CDS Hooks calls are refused: ALLIANCE_RISK_CDS_JWKS: {error}"
@@ -119,12 +130,18 @@ _state_lock = threading.Lock()
 
 
 def cds_state(request: Request) -> CdsState:
-    """The app's CDS authenticator and records, made on first use from its settings."""
+    """The app's CDS authenticator and records, made on first use from its settings; both
+    keep their state in the audit trail's database, which every replica shares."""
     state = getattr(request.app.state, "cds", None)
     if state is None:
         with _state_lock:
             state = getattr(request.app.state, "cds", None)
             if state is None:
-                state = CdsState(CdsAuthenticator(request.app.state.settings), CdsRecords())
+                settings: Settings = request.app.state.settings
+                engine = request.app.state.audit_trail.engine
+                state = CdsState(
+                    CdsAuthenticator(settings, engine),
+                    CdsRecords(engine, retention_days=settings.cds_retention_days),
+                )
                 request.app.state.cds = state
     return state

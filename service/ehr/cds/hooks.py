@@ -46,6 +46,20 @@ class FhirAuthorization(_Document):
 
 
 class CdsRequest(_Document):
+    model_config = ConfigDict(
+        json_schema_extra={
+            # `_server_with_authorization`, stated in the published schema.
+            "if": {
+                "properties": {"fhirAuthorization": {"type": "object"}},
+                "required": ["fhirAuthorization"],
+            },
+            "then": {
+                "properties": {"fhirServer": {"type": "string", "minLength": 1}},
+                "required": ["fhirServer"],
+            },
+        }
+    )
+
     hook: str = Field(min_length=1)
     hook_instance: str = Field(min_length=1, alias="hookInstance")
     fhir_server: str | None = Field(default=None, alias="fhirServer")
@@ -104,6 +118,17 @@ class OverrideReason(_Document):
 
 
 class Feedback(_Document):
+    model_config = ConfigDict(
+        json_schema_extra={
+            # `_accepted_names_suggestions`, stated in the published schema.
+            "if": {"properties": {"outcome": {"const": "accepted"}}, "required": ["outcome"]},
+            "then": {
+                "properties": {"acceptedSuggestions": {"type": "array", "minItems": 1}},
+                "required": ["acceptedSuggestions"],
+            },
+        }
+    )
+
     card: str = Field(min_length=1)
     outcome: Literal["accepted", "overridden"]
     accepted_suggestions: list[AcceptedSuggestion] | None = Field(

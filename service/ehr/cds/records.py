@@ -1,68 +1,104 @@
 """What the CDS service remembers: the cards it issued and the feedback it received.
 
-Both are bounded, in memory, per process, and hold no health data: a card is kept only as
-its uuid, and feedback as the card, the outcome, the override reason's code and the time.
-A clinician's free-text `userComment` may mention the client, so it is not kept.
+Both live in the shared database, so feedback on a card is recognised whichever replica
+issued the card, and both expire after `ALLIANCE_RISK_CDS_RETENTION_DAYS`. They hold no
+health data: a card is kept only as its uuid, and feedback as the card, the outcome, the
+override reason's code and the time. A clinician's free-text `userComment` may mention
+the client, so it is not kept.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-from collections import OrderedDict, deque
-from dataclasses import dataclass
 
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from service.db.base import Base
+from service.db.expiry import PeriodicPurge
 from service.ehr.cds.hooks import Feedback
 
 logger = logging.getLogger("alliance_risk.cds")
 
+#: How often a process deletes expired cards and feedback.
+PURGE_EVERY_SECONDS = 300.0
 
-@dataclass(frozen=True)
-class FeedbackRecord:
-    service_id: str
-    card: str
-    outcome: str
-    outcome_timestamp: dt.datetime
-    override_reason: str | None
-    accepted_suggestions: int
-    known_card: bool
-    received_at: dt.datetime
+
+class IssuedCard(Base):
+    __tablename__ = "cds_cards"
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class FeedbackRecord(Base):
+    __tablename__ = "cds_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    service_id: Mapped[str] = mapped_column(String(200))
+    card: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    outcome_timestamp: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    accepted_suggestions: Mapped[int] = mapped_column(Integer)
+    known_card: Mapped[bool] = mapped_column(Boolean)
 
 
 class CdsRecords:
     """Issued card uuids (to tell feedback on our cards from stray ones) and feedback."""
 
-    def __init__(self, max_cards: int = 50_000, max_feedback: int = 10_000) -> None:
-        self._cards: OrderedDict[str, str] = OrderedDict()
-        self._max_cards = max_cards
-        self.feedback: deque[FeedbackRecord] = deque(maxlen=max_feedback)
-        self._lock = threading.Lock()
+    def __init__(self, engine: Engine, *, retention_days: float) -> None:
+        self.engine = engine
+        self.retention = dt.timedelta(days=retention_days)
+        self._purge_expired = PeriodicPurge(
+            engine, [IssuedCard, FeedbackRecord], every_seconds=PURGE_EVERY_SECONDS
+        )
 
     def issued(self, card_uuid: str, service_id: str) -> None:
-        with self._lock:
-            self._cards[card_uuid] = service_id
-            while len(self._cards) > self._max_cards:
-                self._cards.popitem(last=False)
+        now = dt.datetime.now(dt.UTC)
+        self._purge_expired()
+        with Session(self.engine) as session, session.begin():
+            session.add(
+                IssuedCard(
+                    uuid=card_uuid,
+                    service_id=service_id,
+                    issued_at=now,
+                    expires_at=now + self.retention,
+                )
+            )
 
-    def record(self, service_id: str, item: Feedback) -> FeedbackRecord:
+    def record(self, service_id: str, item: Feedback) -> None:
         reason = item.override_reason.reason if item.override_reason else None
-        with self._lock:
+        now = dt.datetime.now(dt.UTC)
+        with Session(self.engine) as session, session.begin():
+            known = session.scalar(
+                select(IssuedCard.uuid).where(
+                    IssuedCard.uuid == item.card,
+                    IssuedCard.service_id == service_id,
+                    IssuedCard.expires_at >= now,
+                )
+            )
             record = FeedbackRecord(
+                received_at=now,
+                expires_at=now + self.retention,
                 service_id=service_id,
                 card=item.card,
                 outcome=item.outcome,
                 outcome_timestamp=item.outcome_timestamp,
                 override_reason=f"{reason.system}|{reason.code}" if reason else None,
                 accepted_suggestions=len(item.accepted_suggestions or []),
-                known_card=self._cards.get(item.card) == service_id,
-                received_at=dt.datetime.now(dt.UTC),
+                known_card=known is not None,
             )
-            self.feedback.append(record)
+            session.add(record)
         # The card id comes from the caller: it is kept, not logged.
         logger.info(
             "cds feedback: %s, on %s",
-            record.outcome,
-            "a card this process issued" if record.known_card else "a card not issued here",
+            item.outcome,
+            "a card this service issued" if known is not None else "a card not issued here",
         )
-        return record
