@@ -99,8 +99,22 @@ def test_evaluation_reports_intervals_landmarks_subgroups_baselines_and_oracle(
         assert overall["auroc"]["lower"] <= overall["auroc"]["value"] <= overall["auroc"]["upper"]
         assert set(evaluation.metrics["by_landmark"]) == {1, 2, 3, 4, 5}
         attributes = set(evaluation.subgroups.index.get_level_values("attribute"))
-        assert attributes == {"sex", "age_band", "interpreter_used", "setting", "site_id"}
+        assert attributes == {
+            "sex",
+            "age_band",
+            "interpreter_used",
+            "setting",
+            "site_id",
+            "questionnaire",
+            "primary_problem",
+        }
         assert set(evaluation.baselines) == {"alliance_only_logistic", "all_features_logistic"}
+        for baseline in evaluation.baselines.values():
+            assert (
+                baseline["model_minus_other_lower"]
+                <= baseline["model_minus_other"]
+                <= baseline["model_minus_other_upper"]
+            )
         assert evaluation.oracle is not None
         assert 0.5 < evaluation.oracle["auroc"] < 1.0
 

@@ -22,7 +22,8 @@ from data_schemas.validation import check_as_of
 from features.labels import OutcomeDefinitions
 from training.boosting import BoosterParameters
 from training.fitting import FittedModel, fit_and_evaluate
-from training.splits import SplitStrategy
+from training.sample_size import training_label_counts
+from training.splits import SplitStrategy, split_clients
 from training.tuning import tune_parameters
 
 
@@ -62,6 +63,18 @@ class Backend(Protocol):
         definitions: OutcomeDefinitions,
     ) -> dict[str, BoosterParameters]:
         """Search booster settings per outcome (inside the active MLflow run)."""
+        ...
+
+    def label_counts(
+        self,
+        loaded: LoadedData,
+        *,
+        strategy: SplitStrategy,
+        seed: int,
+        definitions: OutcomeDefinitions,
+    ) -> pd.DataFrame:
+        """Training clients and clients with an event per outcome, before anything is
+        fitted (`training.sample_size.label_counts`)."""
         ...
 
     def fit_and_evaluate(self, loaded: LoadedData, **options: Any) -> FittedModel:
@@ -104,6 +117,18 @@ class SingleMachine:
         return tune_parameters(
             loaded.tables, strategy=strategy, trials=trials, seed=seed, definitions=definitions
         )
+
+    def label_counts(
+        self,
+        loaded: LoadedData,
+        *,
+        strategy: SplitStrategy,
+        seed: int,
+        definitions: OutcomeDefinitions,
+    ) -> pd.DataFrame:
+        tables: ClinicTables = loaded.tables
+        split = split_clients(tables.clients, strategy=strategy, seed=seed)
+        return training_label_counts(tables, split.train, definitions)
 
     def fit_and_evaluate(self, loaded: LoadedData, **options: Any) -> FittedModel:
         tables: ClinicTables = loaded.tables

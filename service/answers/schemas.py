@@ -121,5 +121,13 @@ class ModelInfo(_Response):
     headline_metrics: dict[str, Any]
     features: list[FeatureInfo]
     band_thresholds: dict[str, dict[str, float]]
+    validation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Held-out validation beyond the headline metrics: per outcome, net benefit "
+        "over threshold probabilities 1% to 50% for the model, its baselines, treat all and "
+        "treat none (decision curves), where the model beats both defaults, and net benefit "
+        "at the band thresholds; and what the bootstrap resampled. Empty for versions "
+        "registered before these were recorded.",
+    )
     notices: list[str]
     model_card_markdown: str

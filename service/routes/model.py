@@ -32,6 +32,7 @@ def get_model(served: ServedModelDep) -> ModelInfo:
             name: {"moderate": model.thresholds.moderate, "high": model.thresholds.high}
             for name, model in predictor.outcomes.items()
         },
+        validation=metadata.validation,
         notices=notices(served),
         model_card_markdown=metadata.model_card_markdown,
     )
