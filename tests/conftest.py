@@ -42,8 +42,8 @@ def mlflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def trained_model(mlflow_home: Path, small_cohort_dir: Path) -> TrainingOutcome:
     """A model trained on `small_cohort`, registered and promoted to champion.
 
-    1,500 clients are far below the minimum sample size (about 45 training clients with
-    violence), so training is allowed below the floor and warns.
+    1,500 clients are far below the minimum sample size (35 training clients with
+    violence, 152 with a dropout), so training is allowed below the floor and warns.
     """
     with pytest.warns(SmallSampleWarning, match="minimum sample size"):
         outcome = train(small_cohort_dir, seed=0, n_boot=20, allow_small_sample=True)

@@ -3,6 +3,8 @@ computed for every draw at once exactly as for the rows each draw repeats."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pytest
 from scipy.special import expit, logit
@@ -10,9 +12,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from models.calibration import MarginCalibrator
-from training.intervals import bootstrap_metrics, paired_differences, per_draw, percentile_interval
+from training.intervals import (
+    Estimate,
+    estimates,
+    paired_differences,
+    per_draw,
+    percentile_interval,
+)
 from training.metrics import (
     ALL_METRICS,
+    METRICS,
     auprc,
     auroc,
     brier,
@@ -72,6 +81,19 @@ def test_overconfident_predictions_have_slope_below_one() -> None:
     true_logit = rng.normal(-1.0, 1.0, 100_000)
     y = (rng.random(len(true_logit)) < expit(true_logit)).astype(float)
     assert calibration_slope(y, expit(2.0 * true_logit)) == pytest.approx(0.5, abs=0.03)
+
+
+def bootstrap_metrics(
+    y: np.ndarray,
+    p: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    n_boot: int,
+    seed: int,
+    metrics: Iterable[str] = tuple(METRICS),
+) -> dict[str, Estimate]:
+    """Every metric with its interval from one set of cluster draws."""
+    return estimates(ClusterDraws.draw(clusters, n_boot=n_boot, seed=seed), y, p, metrics)
 
 
 def test_bootstrap_interval_contains_the_estimate_and_resamples_clients(

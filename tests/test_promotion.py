@@ -14,7 +14,9 @@ from mlflow.utils.file_utils import local_file_uri_to_path
 from typer.testing import CliRunner
 
 from alliance_risk_cli import app
+from models.pyfunc import load_predictor
 from models.store import MODEL_NAME, StoreSettings
+from training import tracking
 from training.boosting import BoosterParameters
 from training.fitting import fit_and_evaluate
 from training.gate import AUROC_MARGIN, ECE_MARGIN, SLOPE_MARGIN
@@ -209,3 +211,21 @@ def test_a_version_that_logged_no_fitted_clients_counts_all_but_its_test_clients
         assert fitted_clients(good) == everyone - test == expected
     finally:
         fitted.write_bytes(kept)
+
+
+def test_a_card_rendered_for_a_version_taken_meanwhile_is_registered_again(
+    versions: tuple[str, str, str],
+    small_cohort: SyntheticCohort,
+    small_cohort_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The card travels inside the model: a version whose card names another is replaced."""
+    taken = versions[0]
+    monkeypatch.setattr(tracking, "next_version", lambda client: taken)
+    version = register(small_cohort, small_cohort_dir, BoosterParameters())
+    card = load_predictor(f"models:/{MODEL_NAME}/{version}").metadata.model_card_markdown
+    assert card.startswith(f"# Model card: {MODEL_NAME} version {version}\n")
+    numbers = {
+        v.version for v in mlflow.MlflowClient().search_model_versions(f"name='{MODEL_NAME}'")
+    }
+    assert str(int(version) - 1) not in numbers, "the mislabelled version was deleted"

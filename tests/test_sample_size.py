@@ -69,7 +69,7 @@ def test_the_floor_lies_below_the_minimum_so_training_warns_before_it_refuses(
 def test_training_below_the_floor_is_refused_unless_allowed(
     mlflow_home: Path, small_cohort_dir: Path
 ) -> None:
-    """1,500 clients give about 45 training clients with violence: far below the floor."""
+    """1,500 clients give 35 training clients with violence: far below the floor."""
     refused = CliRunner().invoke(
         app, ["train", "--data", str(small_cohort_dir), "--bootstrap", "20"]
     )

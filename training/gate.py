@@ -130,8 +130,8 @@ def _checks(outcome: str, landmark: str, rows: GateRows, draws: ClusterDraws) ->
         point = _POINT[rule.metric]
         candidate = point(rows.y, rows.candidate)
         champion = point(rows.y, rows.champion)
-        difference = float(rule.distance(np.array([candidate]))[0]) - float(
-            rule.distance(np.array([champion]))[0]
+        difference = float(
+            rule.distance(np.float64(candidate)) - rule.distance(np.float64(champion))
         )
         lower, upper = percentile_interval(
             rule.distance(ours[rule.metric]) - rule.distance(theirs[rule.metric])

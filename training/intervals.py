@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.metrics import ALL_METRICS, METRICS
+from training.metrics import ALL_METRICS
 from training.resampling import (
     ClusterDraws,
     weighted_auprc,
@@ -97,17 +97,3 @@ def paired_differences(
         )
         for name in names
     }
-
-
-def bootstrap_metrics(
-    y: np.ndarray,
-    p: np.ndarray,
-    clusters: np.ndarray,
-    *,
-    n_boot: int = 200,
-    seed: int = 0,
-    metrics: Iterable[str] = tuple(METRICS),
-) -> dict[str, Estimate]:
-    """Every metric with a percentile bootstrap interval that resamples whole clusters."""
-    draws = ClusterDraws.draw(clusters, n_boot=n_boot, seed=seed)
-    return estimates(draws, y, p, metrics)
