@@ -53,6 +53,13 @@ class ModelMetadata:
     headline_metrics: dict[str, Any] = field(default_factory=dict)
     instrument_shares: dict[str, float] = field(default_factory=dict)
     model_card_markdown: str = ""
+    #: Validation beyond the headline metrics (decision curves, how intervals were drawn);
+    #: empty for models registered before it was recorded.
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle metadata saved by an older version, filling fields added since."""
+        self.__dict__.update({"validation": {}, **state})
 
 
 @dataclass(frozen=True)

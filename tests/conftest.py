@@ -11,7 +11,7 @@ from browser import find_chromium
 from homes import private_home
 from postgres import postgres_binaries, throwaway_cluster
 
-from training.pipeline import TrainingOutcome, train
+from training.pipeline import SmallSampleWarning, TrainingOutcome, train
 from training.promotion import promote
 from training.synthetic import SyntheticCohort, generate_cohort, write_cohort
 
@@ -41,8 +41,13 @@ def mlflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def trained_model(mlflow_home: Path, small_cohort_dir: Path) -> TrainingOutcome:
-    """A model trained on `small_cohort`, registered and promoted to champion."""
-    outcome = train(small_cohort_dir, seed=0, n_boot=20)
+    """A model trained on `small_cohort`, registered and promoted to champion.
+
+    1,500 clients are far below the minimum sample size (35 training clients with
+    violence, 152 with a dropout), so training is allowed below the floor and warns.
+    """
+    with pytest.warns(SmallSampleWarning, match="minimum sample size"):
+        outcome = train(small_cohort_dir, seed=0, n_boot=20, allow_small_sample=True)
     decision = promote(outcome.version)
     assert decision.promoted
     return outcome

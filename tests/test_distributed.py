@@ -248,6 +248,7 @@ def test_train_command_on_a_cluster_registers_a_servable_model(
                 cluster.scheduler.address,
                 "--bootstrap",
                 "20",
+                "--allow-small-sample",
             ],
         )
         assert result.exit_code == 0, result.output

@@ -1,6 +1,9 @@
-"""Evaluation metrics: equal to the reference implementations, intervals that resample clients."""
+"""Evaluation metrics: equal to the reference implementations, intervals that resample clusters,
+computed for every draw at once exactly as for the rows each draw repeats."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 import pytest
@@ -9,15 +12,24 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from models.calibration import MarginCalibrator
+from training.intervals import (
+    Estimate,
+    estimates,
+    paired_differences,
+    per_draw,
+    percentile_interval,
+)
 from training.metrics import (
+    ALL_METRICS,
+    METRICS,
     auprc,
     auroc,
-    bootstrap_metrics,
     brier,
     calibration_intercept,
     calibration_slope,
     expected_calibration_error,
 )
+from training.resampling import ClusterDraws
 
 
 @pytest.fixture
@@ -71,6 +83,19 @@ def test_overconfident_predictions_have_slope_below_one() -> None:
     assert calibration_slope(y, expit(2.0 * true_logit)) == pytest.approx(0.5, abs=0.03)
 
 
+def bootstrap_metrics(
+    y: np.ndarray,
+    p: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    n_boot: int,
+    seed: int,
+    metrics: Iterable[str] = tuple(METRICS),
+) -> dict[str, Estimate]:
+    """Every metric with its interval from one set of cluster draws."""
+    return estimates(ClusterDraws.draw(clusters, n_boot=n_boot, seed=seed), y, p, metrics)
+
+
 def test_bootstrap_interval_contains_the_estimate_and_resamples_clients(
     scored: tuple[np.ndarray, np.ndarray],
 ) -> None:
@@ -91,3 +116,94 @@ def test_bootstrap_is_reproducible(scored: tuple[np.ndarray, np.ndarray]) -> Non
     first = bootstrap_metrics(y, p, np.arange(len(y)), n_boot=30, seed=4)
     second = bootstrap_metrics(y, p, np.arange(len(y)), n_boot=30, seed=4)
     assert first == second
+
+
+def _expanded(draws: ClusterDraws, draw: int) -> np.ndarray:
+    """The rows of one draw, each repeated as often as its cluster was drawn."""
+    times = draws.counts[draw, draws.cluster_index].astype(int)
+    return np.repeat(np.arange(len(times)), times)
+
+
+def test_every_metric_of_every_draw_equals_the_metric_of_the_rows_it_repeats(
+    scored: tuple[np.ndarray, np.ndarray],
+) -> None:
+    y, p = scored
+    clusters = np.repeat(np.arange(len(y) // 3), 3)
+    draws = ClusterDraws.draw(clusters, n_boot=6, seed=1)
+    values = per_draw(draws, y, p, ALL_METRICS)
+    for draw in range(6):
+        rows = _expanded(draws, draw)
+        for name, metric in ALL_METRICS.items():
+            # Calibration fits are solved by a series expansion; within 1e-4 of refitting.
+            tolerance = 1e-4 if name.startswith("calibration") else 1e-9
+            assert values[name][draw] == pytest.approx(metric(y[rows], p[rows]), abs=tolerance)
+
+
+@pytest.mark.parametrize(("n_clients", "base_logit"), [(400, -2.5), (1500, -3.5), (5000, -1.2)])
+def test_calibration_intervals_match_refitting_every_draw(
+    n_clients: int, base_logit: float
+) -> None:
+    """The expansion used for speed moves no bound by more than 3% of the interval width."""
+    rng = np.random.default_rng(3)
+    clusters = np.repeat(np.arange(n_clients), 4)
+    risk = rng.normal(base_logit, 1.0, n_clients)[clusters] + rng.normal(0, 0.3, len(clusters))
+    y = (rng.random(n_clients)[clusters] < expit(risk)).astype(float)
+    p = expit(0.9 * risk + 0.1)
+    draws = ClusterDraws.draw(clusters, n_boot=100, seed=0)
+    fast = per_draw(draws, y, p, ["calibration_slope", "calibration_intercept"])
+    for name, metric in (
+        ("calibration_slope", calibration_slope),
+        ("calibration_intercept", calibration_intercept),
+    ):
+        refitted = np.array(
+            [metric(y[_expanded(draws, d)], p[_expanded(draws, d)]) for d in range(100)]
+        )
+        exact, ours = percentile_interval(refitted), percentile_interval(fast[name])
+        width = exact[1] - exact[0]
+        assert abs(ours[0] - exact[0]) <= 0.03 * width, name
+        assert abs(ours[1] - exact[1]) <= 0.03 * width, name
+
+
+def test_a_model_compared_with_itself_differs_by_exactly_zero(
+    scored: tuple[np.ndarray, np.ndarray],
+) -> None:
+    y, p = scored
+    draws = ClusterDraws.draw(np.arange(len(y)), n_boot=50, seed=0)
+    same = paired_differences(draws, y, p, p, ["auroc", "brier", "calibration_slope"])
+    for estimate in same.values():
+        assert (estimate.value, estimate.lower, estimate.upper) == (0.0, 0.0, 0.0)
+
+
+def test_a_paired_interval_is_narrower_than_the_two_separate_intervals(
+    scored: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Pairing cancels what both models share: the point of a paired bootstrap."""
+    y, p = scored
+    rng = np.random.default_rng(8)
+    other = np.clip(p + rng.normal(0, 0.01, len(p)), 0.001, 0.999)
+    draws = ClusterDraws.draw(np.arange(len(y)), n_boot=200, seed=0)
+    difference = paired_differences(draws, y, p, other, ["auroc"])["auroc"]
+    separate = bootstrap_metrics(y, p, np.arange(len(y)), n_boot=200, seed=0, metrics=["auroc"])
+    assert difference.upper - difference.lower < 0.5 * (
+        separate["auroc"].upper - separate["auroc"].lower
+    )
+
+
+def test_resampling_therapists_widens_intervals_when_therapists_differ() -> None:
+    rng = np.random.default_rng(4)
+    therapists = np.repeat(np.arange(40), 100)
+    clients = np.arange(len(therapists))
+    effect = rng.normal(0, 1.0, 40)[therapists]
+    p = expit(-1.5 + rng.normal(0, 1, len(clients)))
+    y = (rng.random(len(clients)) < expit(logit(p) + effect)).astype(float)
+    by_client = bootstrap_metrics(
+        y, p, clients, n_boot=200, seed=0, metrics=["calibration_intercept"]
+    )
+    by_therapist = bootstrap_metrics(
+        y, p, therapists, n_boot=200, seed=0, metrics=["calibration_intercept"]
+    )
+    width = {
+        k: v["calibration_intercept"].upper - v["calibration_intercept"].lower
+        for k, v in (("c", by_client), ("t", by_therapist))
+    }
+    assert width["t"] > 2 * width["c"]

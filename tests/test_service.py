@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from referencing.jsonschema import DRAFT202012
 
 from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.records import ClientHistory
-from models.predictor import AllianceRiskModel
+from models.predictor import AllianceRiskModel, ModelMetadata
 from service.app import create_app
 from service.settings import Settings
 from training.pipeline import TrainingOutcome
@@ -233,6 +234,37 @@ def test_model_endpoint_describes_the_champion(
     assert set(body["band_thresholds"]["dropout"]) == {"1", "2", "3", "4", "5"}
     assert "per session" in body["band_rule"]
     assert "synthetic data" in body["model_card_markdown"]
+
+
+def test_model_endpoint_shows_decision_curves_with_the_band_thresholds(
+    client: TestClient, trained_model: TrainingOutcome
+) -> None:
+    curves = client.get("/v1/model").json()["validation"]["decision_curves"]
+    for outcome in ("dropout", "violence"):
+        assert len(curves[outcome]["thresholds"]) == 50
+        net_benefit = curves[outcome]["net_benefit"]
+        assert {"LightGBM (calibrated)", "alliance_only_logistic", "treat all"} <= set(net_benefit)
+        assert set(net_benefit["treat none"]) == {0.0}
+        at_bands = curves[outcome]["at_band_thresholds"]
+        bands = trained_model.fitted.model.outcomes[outcome].thresholds.by_landmark
+        assert set(at_bands) == {str(k) for k in bands}
+        for k, thresholds in bands.items():
+            assert at_bands[str(k)]["high"]["threshold"] == pytest.approx(thresholds.high)
+
+
+def test_a_model_registered_before_decision_curves_is_still_described(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Versions pickled without `validation` load with it empty and are served as before."""
+    served = client.app.state.model_holder.get()
+    older = ModelMetadata.__new__(ModelMetadata)
+    older.__dict__.update(
+        {k: v for k, v in served.predictor.metadata.__dict__.items() if k != "validation"}
+    )
+    monkeypatch.setattr(served.predictor, "metadata", pickle.loads(pickle.dumps(older)))
+    response = client.get("/v1/model")
+    assert response.status_code == 200, response.text
+    assert response.json()["validation"] == {}
 
 
 def test_band_thresholds_can_be_overridden(trained_model: TrainingOutcome) -> None:

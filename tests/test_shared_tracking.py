@@ -152,7 +152,7 @@ def champion_on_server(
     """A model trained by a data scientist whose MLFLOW_TRACKING_URI is the server, promoted."""
     with isolated_environment(trainer_home):
         os.environ["MLFLOW_TRACKING_URI"] = tracking_server.url
-        outcome = train(small_cohort_dir, seed=0, n_boot=20)
+        outcome = train(small_cohort_dir, seed=0, n_boot=20, allow_small_sample=True)
         decision = promote(outcome.version)
     assert decision.promoted, decision.reasons()
     return outcome

@@ -16,6 +16,7 @@ from alliance_risk_cli import app
 from features.registry import FEATURE_NAMES
 from models.store import CHAMPION_URI, MODEL_NAME
 from training import fitting, plots
+from training.evaluation import BootstrapCluster, bootstrap_clusters
 from training.fitting import fit_and_evaluate
 from training.pipeline import TrainingOutcome
 from training.splits import SplitStrategy, split_clients
@@ -99,8 +100,22 @@ def test_evaluation_reports_intervals_landmarks_subgroups_baselines_and_oracle(
         assert overall["auroc"]["lower"] <= overall["auroc"]["value"] <= overall["auroc"]["upper"]
         assert set(evaluation.metrics["by_landmark"]) == {1, 2, 3, 4, 5}
         attributes = set(evaluation.subgroups.index.get_level_values("attribute"))
-        assert attributes == {"sex", "age_band", "interpreter_used", "setting", "site_id"}
+        assert attributes == {
+            "sex",
+            "age_band",
+            "interpreter_used",
+            "setting",
+            "site_id",
+            "questionnaire",
+            "primary_problem",
+        }
         assert set(evaluation.baselines) == {"alliance_only_logistic", "all_features_logistic"}
+        for baseline in evaluation.baselines.values():
+            assert (
+                baseline["model_minus_other_lower"]
+                <= baseline["model_minus_other"]
+                <= baseline["model_minus_other_upper"]
+            )
         assert evaluation.oracle is not None
         assert 0.5 < evaluation.oracle["auroc"] < 1.0
 
@@ -215,3 +230,14 @@ def test_a_beeswarm_of_many_rows_draws_a_labelled_sample(
     )
     assert drawn == [50]
     assert path.stat().st_size > 0
+
+
+def test_a_therapist_bootstrap_draws_each_therapist_with_all_their_clients(
+    small_cohort: SyntheticCohort,
+) -> None:
+    clients = small_cohort.tables.clients
+    rows = clients["client_id"].to_numpy()[[0, 0, 1, 2]]
+    therapist_of = clients.set_index("client_id")["therapist_id"]
+    by_therapist = bootstrap_clusters(BootstrapCluster.THERAPIST, rows, clients)
+    assert list(by_therapist) == [str(therapist_of[row]) for row in rows]
+    assert list(bootstrap_clusters(BootstrapCluster.CLIENT, rows, clients)) == list(rows)

@@ -22,7 +22,8 @@ from data_schemas.validation import check_as_of
 from features.labels import OutcomeDefinitions
 from training.boosting import BoosterParameters
 from training.fitting import FittedModel, fit_and_evaluate
-from training.splits import SplitStrategy
+from training.sample_size import training_label_counts
+from training.splits import SplitStrategy, split_clients
 from training.tuning import tune_parameters
 
 
@@ -63,6 +64,18 @@ class Backend(Protocol):
         exclude_features: tuple[str, ...],
     ) -> dict[str, BoosterParameters]:
         """Search booster settings per outcome (inside the active MLflow run)."""
+        ...
+
+    def label_counts(
+        self,
+        loaded: LoadedData,
+        *,
+        strategy: SplitStrategy,
+        seed: int,
+        definitions: OutcomeDefinitions,
+    ) -> pd.DataFrame:
+        """Training clients and clients with an event per outcome, before anything is
+        fitted (`training.sample_size.label_counts`)."""
         ...
 
     def fit_and_evaluate(self, loaded: LoadedData, **options: Any) -> FittedModel:
@@ -111,6 +124,18 @@ class SingleMachine:
             definitions=definitions,
             exclude_features=exclude_features,
         )
+
+    def label_counts(
+        self,
+        loaded: LoadedData,
+        *,
+        strategy: SplitStrategy,
+        seed: int,
+        definitions: OutcomeDefinitions,
+    ) -> pd.DataFrame:
+        tables: ClinicTables = loaded.tables
+        split = split_clients(tables.clients, strategy=strategy, seed=seed)
+        return training_label_counts(tables, split.train, definitions)
 
     def fit_and_evaluate(self, loaded: LoadedData, **options: Any) -> FittedModel:
         tables: ClinicTables = loaded.tables

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.console import Console
 from data_schemas.cli import print_problems
 from data_schemas.problems import DataValidationError
 from models.store import MODEL_NAME, StoreSettings
+
+if TYPE_CHECKING:
+    from training.sample_size import SampleSizeCheck
 
 app = typer.Typer()
 console = Console()
@@ -91,6 +94,28 @@ def train(
             "comma-separated list); the model card lists what was left out.",
         ),
     ] = None,
+    bootstrap_cluster: Annotated[
+        str,
+        typer.Option(
+            help="What the bootstrap resamples: client (default) or therapist (keeps each "
+            "therapist's clients together; wider intervals when therapists differ)."
+        ),
+    ] = "client",
+    subgroup_min_events: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Subgroups with fewer clients with (or without) the event are shown as too "
+            "small (default 100; Vergouwe et al. 2005).",
+        ),
+    ] = 100,
+    allow_small_sample: Annotated[
+        bool,
+        typer.Option(
+            help="Train even below 5 events per candidate predictor parameter (the model "
+            "card says so)."
+        ),
+    ] = False,
 ) -> None:
     """Validate, train both outcome models, evaluate on held-out clients and register a version.
 
@@ -99,7 +124,9 @@ def train(
     new version is not live until `alliance-risk promote VERSION` makes it champion.
     """
     from features.registry import FEATURE_NAMES
+    from training.evaluation import BootstrapCluster
     from training.pipeline import train as run_training
+    from training.sample_size import SampleSizeError
     from training.splits import SplitStrategy
 
     try:
@@ -107,6 +134,12 @@ def train(
     except ValueError:
         raise typer.BadParameter(
             "choose client, therapist, site or temporal", param_hint="--split"
+        ) from None
+    try:
+        cluster = BootstrapCluster(bootstrap_cluster)
+    except ValueError:
+        raise typer.BadParameter(
+            "choose client or therapist", param_hint="--bootstrap-cluster"
         ) from None
     if dask and tune:
         raise typer.BadParameter("tuning is not available with --dask", param_hint="--tune")
@@ -132,6 +165,10 @@ def train(
         "as_of": as_of.date() if as_of else None,
         "violence_horizon_days": violence_horizon_days,
         "exclude_features": excluded,
+        "bootstrap_cluster": cluster,
+        "subgroup_min_events": subgroup_min_events,
+        "allow_small_sample": allow_small_sample,
+        "report_sample_size": print_sample_size,
     }
     try:
         if dask:
@@ -149,6 +186,9 @@ def train(
             "[red]Training refused:[/red] the data break the contract; nothing was registered."
         )
         raise typer.Exit(code=1) from None
+    except SampleSizeError as error:
+        errors.print(f"[red]Training refused:[/red] {error}; nothing was registered.")
+        raise typer.Exit(code=1) from None
     for name, metrics in outcome.fitted.model.metadata.headline_metrics.items():
         auroc = metrics["auroc"]
         console.print(
@@ -163,6 +203,25 @@ def train(
     console.print(f"registered {MODEL_NAME} version {outcome.version} (run {outcome.run_id})")
     if outcome.fitted.model.metadata.synthetic_data:
         console.print("[yellow]Trained on synthetic data: not for clinical use.[/yellow]")
+
+
+def print_sample_size(check: SampleSizeCheck) -> None:
+    """Each outcome's training clients and events against Riley et al.'s minimum."""
+    for name, outcome in check.outcomes.items():
+        minimum = outcome.minimum_clients
+        status = (
+            "[red]below the floor[/red]"
+            if outcome.below_floor
+            else "[yellow]below the minimum[/yellow]"
+            if outcome.below_minimum
+            else "meets the minimum"
+        )
+        console.print(
+            f"{name}: {outcome.clients:,} training clients, {outcome.events:,} with the event, "
+            f"{outcome.events_per_parameter:.1f} events per candidate parameter "
+            f"({outcome.parameters}); minimum sample size (Riley et al. 2020) "
+            f"{f'{minimum:,}' if minimum is not None else 'not computable'} clients: {status}"
+        )
 
 
 @app.command()
@@ -183,14 +242,27 @@ def promote(
         str, typer.Option(help="Why the gate is being overridden (with --force).")
     ] = "",
 ) -> None:
-    """Make VERSION the champion if it is not worse than the current one on AUROC and calibration."""
+    """Make VERSION the champion if it is non-inferior to the current one (AUROC, ECE and
+    calibration slope per outcome and session, paired 95% intervals against fixed margins)
+    on clients neither version was fitted on."""
     from training.promotion import promote as run_promotion
 
-    decision = run_promotion(version, data=data, force=force, reason=reason, store=StoreSettings())
+    try:
+        decision = run_promotion(
+            version, data=data, force=force, reason=reason, store=StoreSettings()
+        )
+    except ValueError as error:
+        errors.print(f"[red]Refused:[/red] {error}")
+        raise typer.Exit(code=1) from None
+    if decision.evaluated:
+        counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in decision.evaluated.items())
+        console.print(f"compared on clients neither version was fitted on: {counts}")
     for check in decision.checks:
         mark = "[green]pass[/green]" if check.passed else "[red]fail[/red]"
         console.print(
-            f"{mark} {check.outcome} {check.metric}: candidate {check.candidate:.4f}, champion {check.champion:.4f}"
+            f"{mark} {check.outcome} session {check.landmark} {check.metric}: candidate "
+            f"{check.candidate:.4f}, champion {check.champion:.4f}, difference "
+            f"{check.difference:+.4f} ({check.lower:+.4f} to {check.upper:+.4f})"
         )
     if not decision.promoted:
         errors.print(

@@ -1,78 +1,49 @@
-"""Held-out evaluation: overall, per landmark, per subgroup, against baselines and the oracle."""
+"""Held-out evaluation: overall, per landmark and against the baselines, with intervals.
+
+Every interval of one outcome comes from one set of cluster draws (`ClusterDraws`), so the
+model and a baseline are compared within each draw (a paired bootstrap) and a landmark's
+interval resamples the same clients as the overall one.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame
 
-from training.metrics import (
-    METRICS,
-    auroc,
-    bootstrap_metrics,
-    brier,
-    expected_calibration_error,
-)
+from training.intervals import estimates, paired_differences
+from training.metrics import METRICS
+from training.resampling import ClusterDraws
 
-#: Subgroups reported for fairness review (TRIPOD+AI item 14: performance across groups).
-SUBGROUP_COLUMNS: tuple[str, ...] = ("sex", "age_band", "interpreter_used", "setting", "site_id")
-AGE_BANDS = (0, 18, 26, 46, 66, 200)
-AGE_BAND_LABELS = ("under 18", "18-25", "26-45", "46-65", "66 and over")
+#: Metrics compared between the model and each baseline (model minus baseline).
+COMPARED_METRICS: tuple[str, ...] = ("auroc", "brier")
 
 
-def subgroup_attributes(clients: pd.DataFrame, client_ids: pd.Index) -> pd.DataFrame:
-    """The attributes that define subgroups, one row per evaluated landmark row."""
-    by_id = clients.set_index("client_id")
-    rows = by_id.loc[np.asarray(client_ids)]
-    return pd.DataFrame(
-        {
-            "sex": rows["sex"].astype(str).to_numpy(),
-            "age_band": pd.cut(
-                rows["age_years"].astype(float), AGE_BANDS, right=False, labels=AGE_BAND_LABELS
-            ).astype(str),
-            "interpreter_used": rows["interpreter_used"].map({True: "yes", False: "no"}).to_numpy(),
-            "setting": rows["setting"].astype(str).to_numpy(),
-            "site_id": rows["site_id"].astype("string").fillna("(none)").to_numpy(),
-        }
-    )
+class BootstrapCluster(StrEnum):
+    """What the bootstrap draws with replacement: clients (the default) or therapists.
+
+    Clients of one therapist share the therapist; drawing therapists keeps that
+    dependence in every draw and gives wider, more honest intervals when it matters.
+    """
+
+    CLIENT = "client"
+    THERAPIST = "therapist"
 
 
-def _count(y: np.ndarray, p: np.ndarray) -> float:
-    return float(len(y))
+def bootstrap_clusters(
+    cluster: BootstrapCluster, client_ids: np.ndarray, clients: pd.DataFrame
+) -> np.ndarray:
+    """The cluster of each evaluated row: its client, or its client's therapist."""
+    if cluster is BootstrapCluster.CLIENT:
+        return np.asarray(client_ids)
+    therapist_of = clients.drop_duplicates("client_id").set_index("client_id")["therapist_id"]
+    return therapist_of.reindex(np.asarray(client_ids)).astype(str).to_numpy()
 
 
-def _prevalence(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean(y)) if len(y) else float("nan")
-
-
-def _mean_predicted(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean(p)) if len(p) else float("nan")
-
-
-def subgroup_table(y: np.ndarray, p: np.ndarray, attributes: pd.DataFrame) -> pd.DataFrame:
-    """AUROC, Brier, ECE, observed and predicted rates for every subgroup, via MetricFrame."""
-    frames = []
-    for column in SUBGROUP_COLUMNS:
-        frame = MetricFrame(
-            metrics={
-                "n_rows": _count,
-                "observed_rate": _prevalence,
-                "mean_predicted": _mean_predicted,
-                "auroc": auroc,
-                "brier": brier,
-                "ece": expected_calibration_error,
-            },
-            y_true=y,
-            y_pred=p,
-            sensitive_features=attributes[column].to_numpy(),
-        ).by_group
-        frame.index = pd.MultiIndex.from_product(
-            [[column], frame.index], names=["attribute", "group"]
-        )
-        frames.append(frame)
-    return pd.concat(frames)
+def _as_dicts(found: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {name: estimate.as_dict() for name, estimate in found.items()}
 
 
 def evaluate_predictions(
@@ -80,21 +51,14 @@ def evaluate_predictions(
     p: np.ndarray,
     client_ids: np.ndarray,
     landmarks: np.ndarray,
-    *,
-    n_boot: int,
-    seed: int,
+    draws: ClusterDraws,
 ) -> dict[str, Any]:
-    """Overall and per-landmark metrics, each with a client-bootstrap 95% interval."""
+    """Overall and per-landmark metrics, each with a bootstrap 95% interval."""
     result: dict[str, Any] = {
         "n_rows": len(y),
         "n_clients": len(np.unique(client_ids)),
         "observed_rate": float(np.mean(y)),
-        "overall": {
-            name: estimate.as_dict()
-            for name, estimate in bootstrap_metrics(
-                y, p, client_ids, n_boot=n_boot, seed=seed
-            ).items()
-        },
+        "overall": _as_dicts(estimates(draws, y, p, METRICS)),
         "by_landmark": {},
     }
     for k in np.unique(landmarks):
@@ -102,32 +66,42 @@ def evaluate_predictions(
         result["by_landmark"][int(k)] = {
             "n_rows": int(mask.sum()),
             "observed_rate": float(np.mean(y[mask])),
-            **{
-                name: estimate.as_dict()
-                for name, estimate in bootstrap_metrics(
-                    y[mask], p[mask], client_ids[mask], n_boot=n_boot, seed=seed
-                ).items()
-            },
+            **_as_dicts(estimates(draws.restrict(mask), y[mask], p[mask], METRICS)),
         }
     return result
 
 
-def compare_auroc(
-    y: np.ndarray,
-    model_p: np.ndarray,
-    other_p: np.ndarray,
-    client_ids: np.ndarray,
-    *,
-    n_boot: int,
-    seed: int,
+def compare_with(
+    y: np.ndarray, model_p: np.ndarray, other_p: np.ndarray, draws: ClusterDraws
 ) -> dict[str, float]:
-    """Other model's AUROC with interval and the paired difference (model minus other)."""
-    other = bootstrap_metrics(
-        y, other_p, client_ids, n_boot=n_boot, seed=seed, metrics={"auroc": METRICS["auroc"]}
-    )["auroc"]
+    """Another model's AUROC with its interval, and model minus other (AUROC and Brier) with
+    paired intervals: a difference whose interval excludes 0 is more than resampling noise."""
+    other = estimates(draws, y, other_p, ["auroc"])["auroc"]
+    differences = paired_differences(draws, y, model_p, other_p, COMPARED_METRICS)
+    result = {"auroc": other.value, "lower": other.lower, "upper": other.upper}
+    for name, difference in differences.items():
+        suffix = "" if name == "auroc" else f"_{name}"
+        result[f"model_minus_other{suffix}"] = difference.value
+        result[f"model_minus_other{suffix}_lower"] = difference.lower
+        result[f"model_minus_other{suffix}_upper"] = difference.upper
+    return result
+
+
+def headline_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The few numbers shown wherever the model speaks: AUROC, calibration, ECE, with
+    intervals; `metrics` are each outcome's `evaluate_predictions`."""
     return {
-        "auroc": other.value,
-        "lower": other.lower,
-        "upper": other.upper,
-        "model_minus_other": auroc(y, model_p) - other.value,
+        outcome: {
+            name: evaluation["overall"][name]
+            for name in (
+                "auroc",
+                "auprc",
+                "brier",
+                "calibration_slope",
+                "calibration_intercept",
+                "ece",
+            )
+        }
+        | {"observed_rate": evaluation["observed_rate"], "n_test_rows": evaluation["n_rows"]}
+        for outcome, evaluation in metrics.items()
     }

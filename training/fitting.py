@@ -29,15 +29,26 @@ from models.outcome import OutcomeModel
 from models.predictor import AllianceRiskModel, ModelMetadata
 from training.baselines import fit_baselines
 from training.boosting import BoosterParameters, fit_booster
+from training.characteristics import baseline_characteristics
+from training.decision_curves import band_cut_points, decision_curves
+from training.decision_curves import summary as decision_summary
 from training.evaluation import (
-    compare_auroc,
+    BootstrapCluster,
+    bootstrap_clusters,
+    compare_with,
     evaluate_predictions,
-    subgroup_attributes,
-    subgroup_table,
+    headline_metrics,
 )
 from training.flow import flow_counts, participant_flow
 from training.metrics import auroc
+from training.resampling import ClusterDraws
+from training.sample_size import SampleSizeCheck
 from training.splits import ClientSplit, SplitStrategy, split_clients
+from training.subgroups import MIN_SUBGROUP_EVENTS, subgroup_attributes, subgroup_table
+
+#: The name of the model's scores among the compared ones (plots, decision curves).
+MODEL_SCORES = "LightGBM (calibrated)"
+ORACLE_SCORES = "oracle (true probability)"
 
 
 @dataclass
@@ -48,6 +59,8 @@ class OutcomeEvaluation:
     baselines: dict[str, dict[str, float]]
     oracle: dict[str, float] | None
     subgroups: pd.DataFrame
+    decision_curve: pd.DataFrame  # training.decision_curves.decision_curves
+    decision_summary: dict[str, Any]  # training.decision_curves.summary
     test_labels: np.ndarray
     test_scores: dict[str, np.ndarray]
     test_contributions: np.ndarray
@@ -66,6 +79,10 @@ class FittedModel:
     evaluations: dict[str, OutcomeEvaluation]
     definitions: OutcomeDefinitions
     flow: pd.DataFrame  # participant flow per part, outcome and landmark (training.flow)
+    characteristics: pd.DataFrame  # per split part (training.characteristics)
+    bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT
+    subgroup_min_events: int = MIN_SUBGROUP_EVENTS
+    sample_size: SampleSizeCheck | None = None  # set by training.pipeline before fitting
 
 
 def subset(tables: ClinicTables, client_ids: frozenset[str]) -> ClinicTables:
@@ -157,11 +174,15 @@ def fit_and_evaluate(
     training_summary: dict[str, Any] | None = None,
     definitions: OutcomeDefinitions | None = None,
     exclude_features: tuple[str, ...] = (),
+    bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT,
+    subgroup_min_events: int = MIN_SUBGROUP_EVENTS,
 ) -> FittedModel:
     """Build the predictor from validated tables with outcomes and evaluate it on test clients.
 
     `definitions` fix the export date and violence horizon of the labels (default: the
     latest date in the data, and the whole episode); `exclude_features` are left out.
+    `bootstrap_cluster` says what the bootstrap resamples; subgroups with fewer than
+    `subgroup_min_events` clients with (or without) the event are reported as too small.
     """
     parameters = parameters or {}
     definitions = definitions or OutcomeDefinitions(as_of=tables.latest_date())
@@ -210,6 +231,8 @@ def fit_and_evaluate(
             n_train_rows=len(rows["train"].y),
             n_boot=n_boot,
             seed=seed,
+            bootstrap_cluster=bootstrap_cluster,
+            subgroup_min_events=subgroup_min_events,
         )
     return assemble(
         plan.builder,
@@ -222,6 +245,9 @@ def fit_and_evaluate(
         instrument_shares=instrument_shares(subset(tables, split.train).sessions),
         definitions=definitions,
         flow=flow,
+        characteristics=baseline_characteristics(tables.clients, split),
+        bootstrap_cluster=bootstrap_cluster,
+        subgroup_min_events=subgroup_min_events,
     )
 
 
@@ -257,6 +283,9 @@ def assemble(
     instrument_shares: dict[str, float],
     definitions: OutcomeDefinitions,
     flow: pd.DataFrame,
+    characteristics: pd.DataFrame,
+    bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT,
+    subgroup_min_events: int = MIN_SUBGROUP_EVENTS,
 ) -> FittedModel:
     """The packaged predictor, with the metadata every answer and report shows."""
     metadata = ModelMetadata(
@@ -270,12 +299,27 @@ def assemble(
             "n_calibration_clients": len(split.calibration),
             "n_test_clients": len(split.test),
         },
-        headline_metrics=headline_metrics(evaluations),
+        headline_metrics=headline_metrics(
+            {outcome: evaluation.metrics for outcome, evaluation in evaluations.items()}
+        ),
         instrument_shares=instrument_shares,
+        validation={
+            "bootstrap_cluster": bootstrap_cluster.value,
+            "decision_curves": {
+                outcome: evaluation.decision_summary for outcome, evaluation in evaluations.items()
+            },
+        },
     )
     model = AllianceRiskModel(features=builder, outcomes=outcome_models, metadata=metadata)
     return FittedModel(
-        model=model, split=split, evaluations=evaluations, definitions=definitions, flow=flow
+        model=model,
+        split=split,
+        evaluations=evaluations,
+        definitions=definitions,
+        flow=flow,
+        characteristics=characteristics,
+        bootstrap_cluster=bootstrap_cluster,
+        subgroup_min_events=subgroup_min_events,
     )
 
 
@@ -288,25 +332,29 @@ def evaluate_outcome(
     n_train_rows: int,
     n_boot: int,
     seed: int,
+    bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT,
+    subgroup_min_events: int = MIN_SUBGROUP_EVENTS,
 ) -> OutcomeEvaluation:
     """Score one outcome's test rows against its baselines and the oracle.
 
     `rows` maps each split part (train, calibration, test) to its labelled rows; the
-    baselines are fitted on the train rows.
+    baselines are fitted on the train rows. One set of bootstrap draws serves every
+    interval, so model-minus-baseline differences are paired.
     """
     outcome = model.name
     train, test = rows["train"], rows["test"]
     p = model.score(test.matrix, test.landmark).probability
     explanation = model.explain(test.matrix)
-    baselines = fit_baselines(train.matrix, train.y, train.feature_names)
-    scores = {"LightGBM (calibrated)": p}
+    draws = ClusterDraws.draw(
+        bootstrap_clusters(bootstrap_cluster, test.clients, tables.clients),
+        n_boot=n_boot,
+        seed=seed,
+    )
+    scores = {MODEL_SCORES: p}
     baseline_results = {}
-    for name, baseline in baselines.items():
-        baseline_p = baseline.predict_proba(test.matrix)[:, 1]
-        scores[name] = baseline_p
-        baseline_results[name] = compare_auroc(
-            test.y, p, baseline_p, test.clients, n_boot=n_boot, seed=seed
-        )
+    for name, baseline in fit_baselines(train.matrix, train.y, train.feature_names).items():
+        scores[name] = baseline.predict_proba(test.matrix)[:, 1]
+        baseline_results[name] = compare_with(test.y, p, scores[name], draws)
     oracle_result = None
     if oracle is not None:
         oracle_p = (
@@ -320,14 +368,24 @@ def evaluate_outcome(
                 "auroc": oracle_auroc,
                 "model_to_oracle_ratio": auroc(test.y, p) / oracle_auroc,
             }
-            scores["oracle (true probability)"] = oracle_p
+            scores[ORACLE_SCORES] = oracle_p
+    curves = decision_curves(test.y, scores, test.landmark)
     return OutcomeEvaluation(
-        metrics=evaluate_predictions(
-            test.y, p, test.clients, test.landmark, n_boot=n_boot, seed=seed
-        ),
+        metrics=evaluate_predictions(test.y, p, test.clients, test.landmark, draws),
         baselines=baseline_results,
         oracle=oracle_result,
-        subgroups=subgroup_table(test.y, p, subgroup_attributes(tables.clients, test.clients)),
+        subgroups=subgroup_table(
+            test.y,
+            p,
+            test.clients,
+            subgroup_attributes(tables.clients, test.features),
+            draws,
+            min_events=subgroup_min_events,
+        ),
+        decision_curve=curves,
+        decision_summary=decision_summary(
+            curves, test.y, scores, test.landmark, band_cut_points(model), MODEL_SCORES
+        ),
         test_labels=test.y,
         test_scores=scores,
         test_contributions=explanation.contributions,
@@ -336,25 +394,3 @@ def evaluate_outcome(
         n_train_rows=n_train_rows,
         n_calibration_rows=len(rows["calibration"].y),
     )
-
-
-def headline_metrics(evaluations: dict[str, OutcomeEvaluation]) -> dict[str, Any]:
-    """The few numbers shown wherever the model speaks: AUROC, calibration, ECE, with intervals."""
-    return {
-        outcome: {
-            name: evaluation.metrics["overall"][name]
-            for name in (
-                "auroc",
-                "auprc",
-                "brier",
-                "calibration_slope",
-                "calibration_intercept",
-                "ece",
-            )
-        }
-        | {
-            "observed_rate": evaluation.metrics["observed_rate"],
-            "n_test_rows": evaluation.metrics["n_rows"],
-        }
-        for outcome, evaluation in evaluations.items()
-    }

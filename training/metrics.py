@@ -1,4 +1,4 @@
-"""Discrimination and calibration metrics, with client-level bootstrap intervals.
+"""Discrimination and calibration metrics of predicted risks against observed outcomes.
 
 Calibration follows Van Calster et al. (2019), "Calibration: the Achilles heel of
 predictive analytics", BMC Medicine 17:230: the calibration slope is the coefficient of
@@ -10,7 +10,6 @@ slope fixed at 1 (0 is ideal).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
@@ -88,6 +87,15 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray) -> float:
     return float(sum(len(b) * abs(y[b].mean() - p[b].mean()) for b in bins) / len(y))
 
 
+def observed_expected(y: np.ndarray, p: np.ndarray) -> float:
+    """Observed events over the sum of predicted risks: 1 is ideal, above 1 means the model
+    underestimates risk (calibration-in-the-large as a ratio; Riley et al. 2021, Stat Med
+    40:4230)."""
+    expected = float(np.sum(p))
+    return float(np.sum(y)) / expected if expected > 0 else float("nan")
+
+
+#: The metrics reported overall and per landmark, each with a bootstrap interval.
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "auroc": auroc,
     "auprc": auprc,
@@ -97,51 +105,8 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "ece": expected_calibration_error,
 }
 
-
-@dataclass(frozen=True)
-class Estimate:
-    """A metric's point estimate and its bootstrap 95% interval."""
-
-    value: float
-    lower: float
-    upper: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"value": self.value, "lower": self.lower, "upper": self.upper}
-
-
-def bootstrap_metrics(
-    y: np.ndarray,
-    p: np.ndarray,
-    clusters: np.ndarray,
-    *,
-    n_boot: int = 200,
-    seed: int = 0,
-    metrics: dict[str, Callable[[np.ndarray, np.ndarray], float]] = METRICS,
-) -> dict[str, Estimate]:
-    """Every metric with a percentile bootstrap interval that resamples whole clients.
-
-    A client contributes up to five landmark rows; resampling rows would treat them as
-    independent and make the intervals too narrow, so clients are drawn with replacement.
-    """
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    _, cluster_index = np.unique(clusters, return_inverse=True)
-    n_clusters = int(cluster_index.max()) + 1 if len(cluster_index) else 0
-    row_numbers = np.arange(len(y))
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {name: [] for name in metrics}
-    for _ in range(n_boot):
-        times_drawn = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
-        rows = np.repeat(row_numbers, times_drawn[cluster_index])
-        for name, metric in metrics.items():
-            draws[name].append(metric(y[rows], p[rows]))
-    out = {}
-    for name, metric in metrics.items():
-        values = np.asarray(draws[name])
-        values = values[np.isfinite(values)]
-        lower, upper = (
-            np.percentile(values, [2.5, 97.5]) if len(values) else (float("nan"), float("nan"))
-        )
-        out[name] = Estimate(metric(y, p), float(lower), float(upper))
-    return out
+#: Every metric by name, including those reported only for subgroups and comparisons.
+ALL_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    **METRICS,
+    "observed_expected": observed_expected,
+}

@@ -1,7 +1,13 @@
-"""Render the model card (Markdown and HTML) from a fitted model's evaluation."""
+"""Render the model card (Markdown and HTML) from a fitted model's evaluation.
+
+The card follows the TRIPOD+AI statement (Collins et al. 2024, BMJ 385:e078378): every
+item is reported, marked not applicable with the reason, or marked for the deploying
+organisation to complete; its last section maps each item to where it is reported.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +15,13 @@ import jinja2
 import markdown
 
 from features.registry import FEATURE_NAMES, feature
+from training.boosting import BoosterParameters
+from training.characteristics import missing_shares
 from training.fitting import FittedModel
+from training.sample_size import MIN_EVENTS_PER_PARAMETER
+
+#: Thresholds at which the card tabulates net benefit (the plot and CSV have 1% to 50%).
+CARD_THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -18,8 +30,38 @@ def _estimate(value: dict[str, float]) -> str:
     return f"{value['value']:.3f} ({value['lower']:.3f}-{value['upper']:.3f})"
 
 
-def render_model_card(fitted: FittedModel, *, name: str, version: str | None, n_boot: int) -> str:
-    """The model card as Markdown."""
+def _interval(row: dict[str, Any], name: str) -> str:
+    """A subgroup metric with its interval, as `_estimate` writes it."""
+    return _estimate(
+        {"value": row[name], "lower": row[f"{name}_lower"], "upper": row[f"{name}_upper"]}
+    )
+
+
+def _decision_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Net benefit per strategy at the card's thresholds, from the pooled curves."""
+    thresholds = summary["thresholds"]
+    return [
+        {
+            "threshold": t,
+            **{
+                name: values[thresholds.index(t)] for name, values in summary["net_benefit"].items()
+            },
+        }
+        for t in CARD_THRESHOLDS
+        if t in thresholds
+    ]
+
+
+def render_model_card(
+    fitted: FittedModel,
+    *,
+    name: str,
+    version: str | None,
+    n_boot: int,
+    parameters: dict[str, BoosterParameters] | None = None,
+    tune_trials: int = 0,
+) -> str:
+    """The model card as Markdown; `parameters` are the booster settings per outcome."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=False,
@@ -27,6 +69,7 @@ def render_model_card(fitted: FittedModel, *, name: str, version: str | None, n_
         trim_blocks=False,
     )
     environment.filters["est"] = _estimate
+    environment.filters["interval"] = _interval
     model = fitted.model
     evaluations: dict[str, Any] = {}
     for outcome, evaluation in fitted.evaluations.items():
@@ -36,6 +79,9 @@ def render_model_card(fitted: FittedModel, *, name: str, version: str | None, n_
             "baselines": evaluation.baselines,
             "oracle": evaluation.oracle,
             "subgroup_rows": rows,
+            "decision": evaluation.decision_summary,
+            "decision_rows": _decision_rows(evaluation.decision_summary),
+            "n_trees": evaluation.n_trees,
         }
     return environment.get_template("model_card.md.j2").render(
         name=name,
@@ -52,6 +98,16 @@ def render_model_card(fitted: FittedModel, *, name: str, version: str | None, n_
         n_boot=n_boot,
         definitions=fitted.definitions,
         flow=fitted.flow.to_dict("records"),
+        characteristics=fitted.characteristics,
+        missing=missing_shares(fitted.evaluations["dropout"].test_features),
+        sample_size=fitted.sample_size,
+        min_events_per_parameter=MIN_EVENTS_PER_PARAMETER,
+        parameters={outcome: asdict(values) for outcome, values in (parameters or {}).items()},
+        parameter_names=[field.name for field in fields(BoosterParameters)] if parameters else [],
+        tune_trials=tune_trials,
+        feature_parameters=model.features.get_params(),
+        bootstrap_cluster=fitted.bootstrap_cluster.value,
+        subgroup_min_events=fitted.subgroup_min_events,
     )
 
 

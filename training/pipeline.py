@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +24,19 @@ from features.labels import OutcomeDefinitions
 from models.store import StoreSettings
 from training.backends import Backend, SingleMachine
 from training.boosting import BoosterParameters
+from training.evaluation import BootstrapCluster
 from training.fitting import FittedModel
+from training.sample_size import SampleSizeCheck, SampleSizeError, check_sample_size
 from training.splits import SplitStrategy
+from training.subgroups import MIN_SUBGROUP_EVENTS
 from training.tracking import ensure_experiment, log_and_register
 
 DEFAULT_EXPERIMENT = "alliance-risk"
 SYNTHETIC_MARKER = "parameters.json"
+
+
+class SmallSampleWarning(UserWarning):
+    """The training data are below the minimum sample size for an outcome."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,9 @@ def run_parameters(
     strategy: SplitStrategy,
     tune_trials: int,
     n_boot: int,
+    bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT,
+    subgroup_min_events: int = MIN_SUBGROUP_EVENTS,
+    allow_small_sample: bool = False,
 ) -> dict[str, object]:
     """The parameters MLflow records for a training run, single machine or cluster alike."""
     return {
@@ -92,6 +104,9 @@ def run_parameters(
         "split_strategy": strategy.value,
         "tune_trials": tune_trials,
         "n_boot": n_boot,
+        "bootstrap_cluster": bootstrap_cluster.value,
+        "subgroup_min_events": subgroup_min_events,
+        "allow_small_sample": allow_small_sample,
         **{f"data_{key}": value for key, value in summary.items()},
     }
 
@@ -109,6 +124,10 @@ def train(
     as_of: dt.date | None = None,
     violence_horizon_days: int | None = None,
     exclude_features: tuple[str, ...] = (),
+    bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT,
+    subgroup_min_events: int = MIN_SUBGROUP_EVENTS,
+    allow_small_sample: bool = False,
+    report_sample_size: Callable[[SampleSizeCheck], None] | None = None,
 ) -> TrainingOutcome:
     """Train both outcome models on a clinic data folder and register a new model version.
 
@@ -121,6 +140,11 @@ def train(
     `backend` says where rows are built and boosters fitted: this machine (the default) or
     a Dask cluster (`training.distributed.backend.DaskCluster`). The run is the same.
     `store` says where MLflow keeps it (default: as the environment configures it).
+
+    Before anything is fitted or logged, each outcome's training events are checked
+    against Riley et al.'s minimum sample size (`training.sample_size`) and passed to
+    `report_sample_size`: below the minimum a `SmallSampleWarning` is issued; below the
+    floor a `SampleSizeError` is raised unless `allow_small_sample`.
     """
     backend = backend or SingleMachine()
     store = store or StoreSettings()
@@ -131,6 +155,22 @@ def train(
         as_of=as_of or loaded.latest_date,
         violence_horizon_days=violence_horizon_days,
     )
+    sample_size = check_sample_size(
+        backend.label_counts(loaded, strategy=strategy, seed=seed, definitions=definitions),
+        small_sample_allowed=allow_small_sample,
+        exclude_features=exclude_features,
+    )
+    if report_sample_size is not None:
+        report_sample_size(sample_size)
+    if sample_size.below_floor and not allow_small_sample:
+        raise SampleSizeError(sample_size)
+    if sample_size.below_minimum:
+        warnings.warn(
+            "fewer training clients than Riley et al.'s minimum sample size for "
+            + ", ".join(sample_size.below_minimum),
+            SmallSampleWarning,
+            stacklevel=2,
+        )
     summary = data_summary(
         data,
         n_clients=loaded.n_clients,
@@ -160,7 +200,10 @@ def train(
             training_summary=summary,
             definitions=definitions,
             exclude_features=exclude_features,
+            bootstrap_cluster=bootstrap_cluster,
+            subgroup_min_events=subgroup_min_events,
         )
+        fitted.sample_size = sample_size
         run_id, version = log_and_register(
             fitted,
             run_params={
@@ -171,6 +214,9 @@ def train(
                     strategy=strategy,
                     tune_trials=tune_trials,
                     n_boot=n_boot,
+                    bootstrap_cluster=bootstrap_cluster,
+                    subgroup_min_events=subgroup_min_events,
+                    allow_small_sample=allow_small_sample,
                 ),
                 **backend.run_params(loaded),
                 **definitions.as_params(),

@@ -19,8 +19,15 @@ import shap
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
+from training.decision_curves import TREAT_ALL, TREAT_NONE
+
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 LINE_STYLES = ("-", "--", ":", "-.")
+#: How the reference strategies of a decision curve are drawn: thin, grey and black.
+DEFAULT_STRATEGIES: dict[str, dict[str, object]] = {
+    TREAT_ALL: {"color": "grey", "linestyle": "--", "linewidth": 0.9},
+    TREAT_NONE: {"color": "black", "linestyle": "-", "linewidth": 0.6},
+}
 #: Test rows drawn in a SHAP beeswarm.
 BEESWARM_ROWS = 20_000
 
@@ -88,3 +95,29 @@ def _save(figure: plt.Figure, path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def decision_curve_figure(curves: pd.DataFrame, title: str, path: Path) -> Path:
+    """Net benefit against threshold probability: all landmarks, then each landmark."""
+    panels = list(dict.fromkeys(curves["landmark"]))
+    columns = 3
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(12, 3.6 * rows), squeeze=False)
+    for axis, landmark in zip(axes.ravel(), panels, strict=False):
+        panel = curves[curves["landmark"] == landmark]
+        # No strategy beats the prevalence, which treating all nearly reaches at 1%.
+        treat_all = panel[panel["strategy"] == TREAT_ALL]
+        ceiling = max(float(treat_all["net_benefit"].iloc[0]) if len(treat_all) else 0.0, 0.01)
+        for i, (strategy, line) in enumerate(panel.groupby("strategy", sort=False)):
+            style = DEFAULT_STRATEGIES.get(
+                strategy, {"color": OKABE_ITO[i % 6], "linestyle": LINE_STYLES[i % 4]}
+            )
+            axis.plot(line["threshold"], line["net_benefit"], label=strategy, **style)
+        axis.set_ylim(-0.1 * ceiling, 1.1 * ceiling)
+        session = "all sessions" if landmark == "all" else f"after session {landmark}"
+        axis.set(xlabel="Threshold probability", ylabel="Net benefit", title=session)
+    for axis in axes.ravel()[len(panels) :]:
+        axis.set_visible(False)
+    axes[0, 0].legend(loc="upper right", fontsize=7)
+    figure.suptitle(title)
+    return _save(figure, path)

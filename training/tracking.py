@@ -1,8 +1,9 @@
 """Record a training run in MLflow and register its model as a new version.
 
 Everything a run knew goes with it: parameters, the data's row counts and content hash,
-every metric, the figures, the model card and the test clients' ids (so the promotion
-gate can score candidate and champion on the same rows later).
+every metric, the sample-size check, decision curves, subgroup tables, the figures, the
+model card, and which clients were used for what (so the promotion gate can later compare
+candidate and champion on clients neither was trained on).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from models.pyfunc import AllianceRiskPyfunc
@@ -27,6 +29,8 @@ from training.fitting import FittedModel
 from training.model_card import markdown_to_html, render_model_card
 
 RUNTIME_PACKAGES = ("lightgbm", "scikit-learn", "pandas", "numpy", "scipy", "mlflow", "pydantic")
+#: Registrations tried until the version MLflow assigns is the one the card was rendered for.
+REGISTRATION_ATTEMPTS = 3
 
 
 def ensure_experiment(name: str, store: StoreSettings) -> str:
@@ -58,6 +62,8 @@ def flatten_metrics(fitted: FittedModel) -> dict[str, float]:
                 "model_to_oracle_ratio"
             ]
         flat[f"{outcome}_n_trees"] = float(evaluation.n_trees)
+    if fitted.sample_size is not None:
+        flat.update(fitted.sample_size.as_metrics())
     return {name: value for name, value in flat.items() if np.isfinite(value)}
 
 
@@ -69,6 +75,8 @@ def metrics_document(fitted: FittedModel) -> dict[str, Any]:
         "training_summary": fitted.model.metadata.training_summary,
         "outcome_definitions": fitted.definitions.as_params(),
         "participant_flow": fitted.flow.to_dict("records"),
+        "sample_size": fitted.sample_size.as_dict() if fitted.sample_size else None,
+        "validation": fitted.model.metadata.validation,
         "outcomes": {
             outcome: {
                 "test": evaluation.metrics,
@@ -97,9 +105,21 @@ def _write_artifacts(fitted: FittedModel, folder: Path, card: str) -> None:
     pd.DataFrame({"client_id": sorted(fitted.split.test)}).to_parquet(
         folder / "evaluation" / "test_clients.parquet", index=False
     )
+    fitted_on = sorted(fitted.split.train | fitted.split.calibration)
+    pd.DataFrame({"client_id": fitted_on}).to_parquet(
+        folder / "evaluation" / "fitted_clients.parquet", index=False
+    )
     for outcome, evaluation in fitted.evaluations.items():
         evaluation.subgroups.reset_index().to_csv(
             folder / "evaluation" / f"{outcome}_subgroups.csv", index=False
+        )
+        evaluation.decision_curve.to_csv(
+            folder / "evaluation" / f"{outcome}_decision_curve.csv", index=False
+        )
+        plots.decision_curve_figure(
+            evaluation.decision_curve,
+            f"{outcome.capitalize()}: net benefit on held-out test clients",
+            folder / "figures" / f"{outcome}_decision_curve.png",
         )
         title = f"{outcome.capitalize()}: held-out test clients"
         plots.roc_figure(
@@ -122,6 +142,15 @@ def _write_artifacts(fitted: FittedModel, folder: Path, card: str) -> None:
         )
 
 
+def next_version(client: mlflow.MlflowClient) -> str:
+    """The version number the registry will most likely give the next registration."""
+    try:
+        versions = client.search_model_versions(f"name='{MODEL_NAME}'")
+    except MlflowException:
+        return "1"
+    return str(max((int(v.version) for v in versions), default=0) + 1)
+
+
 def log_and_register(
     fitted: FittedModel,
     *,
@@ -133,8 +162,6 @@ def log_and_register(
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("log_and_register needs an active MLflow run")
-    card = render_model_card(fitted, name=MODEL_NAME, version=None, n_boot=n_boot)
-    fitted.model.metadata.model_card_markdown = card
     example = (
         fitted.evaluations["dropout"]
         .test_features[list(fitted.model.feature_names)]
@@ -154,21 +181,45 @@ def log_and_register(
             "content_hash": str(fitted.model.metadata.training_summary.get("content_hash", "")),
         }
     )
+    client = mlflow.MlflowClient()
+    expected = next_version(client)
+    for _ in range(REGISTRATION_ATTEMPTS):
+        # The card travels inside the model, so it is rendered for the version the
+        # registry will assign before the model is logged, and checked after.
+        card = render_model_card(
+            fitted,
+            name=MODEL_NAME,
+            version=expected,
+            n_boot=n_boot,
+            parameters=parameters,
+            tune_trials=int(run_params.get("tune_trials", 0)),
+        )
+        fitted.model.metadata.model_card_markdown = card
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=wrapper,
+            signature=signature,
+            input_example=example,
+            pip_requirements=[
+                f"{package}=={package_metadata.version(package)}" for package in RUNTIME_PACKAGES
+            ],
+            registered_model_name=MODEL_NAME,
+        )
+        if str(info.registered_model_version) == expected:
+            break
+        # Another registration took the number (or a deleted version holds it): this
+        # version's card names another one, so it goes, and the next number is tried.
+        client.delete_model_version(MODEL_NAME, str(info.registered_model_version))
+        expected = str(int(info.registered_model_version) + 1)
+    else:
+        raise RuntimeError(
+            f"could not register {MODEL_NAME} under the version its model card names after "
+            f"{REGISTRATION_ATTEMPTS} attempts; other registrations are racing this one"
+        )
     with tempfile.TemporaryDirectory() as scratch:
         _write_artifacts(fitted, Path(scratch), card)
         mlflow.log_artifacts(scratch)
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=wrapper,
-        signature=signature,
-        input_example=example,
-        pip_requirements=[
-            f"{package}=={package_metadata.version(package)}" for package in RUNTIME_PACKAGES
-        ],
-        registered_model_name=MODEL_NAME,
-    )
     version = str(info.registered_model_version)
-    client = mlflow.MlflowClient()
     client.set_model_version_tag(MODEL_NAME, version, "run_id", run.info.run_id)
     client.set_model_version_tag(
         MODEL_NAME, version, "synthetic_data", str(fitted.model.metadata.synthetic_data).lower()

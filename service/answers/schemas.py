@@ -157,5 +157,13 @@ class ModelInfo(_Response):
         description="Per outcome and session: probabilities where moderate and high begin."
     )
     band_rule: str = Field(description="How the bands were set.")
+    validation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Held-out validation beyond the headline metrics: per outcome, net benefit "
+        "over threshold probabilities 1% to 50% for the model, its baselines, treat all and "
+        "treat none (decision curves), where the model beats both defaults, and net benefit "
+        "at the band thresholds; and what the bootstrap resampled. Empty for versions "
+        "registered before these were recorded.",
+    )
     notices: list[str]
     model_card_markdown: str

@@ -36,6 +36,7 @@ def get_model(served: ServedModelDep) -> ModelInfo:
             for name, model in predictor.outcomes.items()
         },
         band_rule=band_rule(predictor),
+        validation=metadata.validation,
         notices=notices(served),
         model_card_markdown=metadata.model_card_markdown,
     )

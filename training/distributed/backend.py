@@ -21,9 +21,14 @@ from data_schemas.validation import check_as_of
 from features.labels import OutcomeDefinitions
 from training.backends import LoadedData
 from training.boosting import BoosterParameters
-from training.distributed.fitting import fit_and_evaluate_on_cluster, latest_date_on_cluster
+from training.distributed.fitting import (
+    clients_of,
+    fit_and_evaluate_on_cluster,
+    latest_date_on_cluster,
+)
 from training.fitting import FittedModel
-from training.splits import SplitStrategy
+from training.sample_size import training_label_counts
+from training.splits import SplitStrategy, split_clients
 
 
 def _sizes(bucket: ClinicTables) -> tuple[int, int]:
@@ -75,6 +80,26 @@ class DaskCluster:
         exclude_features: tuple[str, ...],
     ) -> dict[str, BoosterParameters]:
         raise ValueError("hyperparameter tuning is not available on a Dask cluster")
+
+    def label_counts(
+        self,
+        loaded: LoadedData,
+        *,
+        strategy: SplitStrategy,
+        seed: int,
+        definitions: OutcomeDefinitions,
+    ) -> pd.DataFrame:
+        """Each bucket counts its own training clients; the counts add up."""
+        tables: BucketedTables = loaded.tables
+        clients = pd.concat(self.client.gather(self.client.map(clients_of, tables.buckets)))
+        split = split_clients(clients.sort_index(), strategy=strategy, seed=seed)
+        [train_ids] = self.client.scatter([split.train], broadcast=True)
+        counts = self.client.gather(
+            self.client.map(
+                training_label_counts, tables.buckets, train_ids=train_ids, definitions=definitions
+            )
+        )
+        return sum(counts[1:], counts[0])
 
     def fit_and_evaluate(self, loaded: LoadedData, **options: Any) -> FittedModel:
         tables: BucketedTables = loaded.tables

@@ -39,6 +39,8 @@ from features.therapist_history import (
 )
 from models.outcome import OutcomeModel
 from training.boosting import BoosterParameters, early_stopping_clients
+from training.characteristics import baseline_characteristics
+from training.evaluation import BootstrapCluster
 from training.fitting import (
     FittedModel,
     LabelledRows,
@@ -52,13 +54,15 @@ from training.fitting import (
 )
 from training.flow import add_counts, flow_counts, participant_flow
 from training.splits import SplitStrategy
+from training.subgroups import MIN_SUBGROUP_EVENTS
 
 #: Training rows gathered to fit the comparison baselines (a seeded sample when more).
 BASELINE_ROWS = 200_000
 
 
-def _clients_of(tables: ClinicTables) -> pd.DataFrame:
-    """The bucket's clients table: all the driver gathers of the tables."""
+def clients_of(tables: ClinicTables) -> pd.DataFrame:
+    """The bucket's clients table: all the driver gathers of the tables (and the sample-size
+    check, which splits them as training will)."""
     return tables.clients
 
 
@@ -253,14 +257,17 @@ def fit_and_evaluate_on_cluster(
     training_summary: dict[str, Any] | None = None,
     definitions: OutcomeDefinitions | None = None,
     exclude_features: tuple[str, ...] = (),
+    bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT,
+    subgroup_min_events: int = MIN_SUBGROUP_EVENTS,
 ) -> FittedModel:
     """Build the predictor from bucketed tables on the cluster and evaluate it on test clients.
 
-    `definitions` default to the latest date in the data and the whole episode.
+    `definitions` default to the latest date in the data and the whole episode; the other
+    options are `training.fitting.fit_and_evaluate`'s.
     """
     parameters = parameters or {}
     definitions = definitions or OutcomeDefinitions(as_of=latest_date_on_cluster(client, tables))
-    clients = pd.concat(client.gather(client.map(_clients_of, tables.buckets))).sort_index()
+    clients = pd.concat(client.gather(client.map(clients_of, tables.buckets))).sort_index()
     plan = TrainingPlan.of(clients, strategy=strategy, seed=seed, exclude=exclude_features)
     split, builder = plan.split, plan.builder
     train_ids = np.sort(np.fromiter(split.train, dtype=object, count=len(split.train)))
@@ -344,6 +351,8 @@ def fit_and_evaluate_on_cluster(
             n_train_rows=len(labelled),
             n_boot=n_boot,
             seed=seed,
+            bootstrap_cluster=bootstrap_cluster,
+            subgroup_min_events=subgroup_min_events,
         )
 
     instruments = client.submit(
@@ -362,6 +371,9 @@ def fit_and_evaluate_on_cluster(
         },
         definitions=definitions,
         flow=flow,
+        characteristics=baseline_characteristics(clients, split),
+        bootstrap_cluster=bootstrap_cluster,
+        subgroup_min_events=subgroup_min_events,
     )
 
 
