@@ -15,6 +15,7 @@ from data_schemas.records import ClientHistory
 from data_schemas.tables import ClinicTables
 from features.landmarks import LandmarkFeatureBuilder
 from models.outcome import OutcomeExplanations, OutcomeModel, OutcomeScores
+from models.reference import ReferenceProfile
 
 #: Shown wherever a model trained on synthetic data speaks: API, reports, batch files.
 SYNTHETIC_DATA_NOTICE = (
@@ -56,10 +57,13 @@ class ModelMetadata:
     #: Validation beyond the headline metrics (decision curves, how intervals were drawn);
     #: empty for models registered before it was recorded.
     validation: dict[str, Any] = field(default_factory=dict)
+    #: The held-out rows' distributions and figures that monitoring compares against;
+    #: None for models registered before it was recorded.
+    reference: ReferenceProfile | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle metadata saved by an older version, filling fields added since."""
-        self.__dict__.update({"validation": {}, **state})
+        self.__dict__.update({"validation": {}, "reference": None, **state})
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,17 @@ class AllianceRiskModel:
                 )
                 out = pd.concat([out, contributions], axis=1)
         return out
+
+    def reference_profile(self, rows: pd.DataFrame, validation: dict[str, Any]) -> ReferenceProfile:
+        """The profile monitoring compares a clinic with: these landmark rows' feature and
+        estimate distributions, and the `validation` figures measured on them."""
+        features = rows[list(self.feature_names)]
+        scores = self.score_features(features)
+        return ReferenceProfile.of(
+            features,
+            {outcome: scored.probability for outcome, (scored, _) in scores.items()},
+            validation,
+        )
 
     def predict_history(self, history: ClientHistory) -> ClientPrediction:
         """One client's answer, the path the API takes: no pandas, one feature row."""

@@ -22,9 +22,10 @@ from service.app import create_app
 from service.model.holder import ServedModel
 from service.reports import build_report
 from service.settings import Settings
-from training.fitting import fit_and_evaluate, subset
+from training.fitting import fit_and_evaluate
 from training.model_card import render_model_card
 from training.pipeline import TrainingOutcome, data_summary
+from training.splits import subset
 from training.synthetic import SyntheticCohort
 
 pytestmark = pytest.mark.slow

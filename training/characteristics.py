@@ -52,6 +52,6 @@ def baseline_characteristics(clients: pd.DataFrame, split: ClientSplit) -> pd.Da
 
 
 def missing_shares(features: pd.DataFrame) -> dict[str, float]:
-    """Share of rows without a value, per predictor that has any gap."""
-    shares = features[list(FEATURE_NAMES)].isna().mean()
+    """Share of rows without a value, per predictor (of those trained on) that has any gap."""
+    shares = features[[name for name in FEATURE_NAMES if name in features]].isna().mean()
     return {name: float(share) for name, share in shares.items() if np.isfinite(share) and share}

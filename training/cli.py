@@ -1,4 +1,5 @@
-"""The training commands: `synth`, `train`, `promote` and `models`.
+"""The training commands: `synth`, `train`, `promote`, `models`, and (from
+`training.deployed_cli`) `monitor` and `recalibrate`.
 
 Each parses its options, makes the one `StoreSettings` of the process and calls into the
 training package; `alliance_risk_cli` adds them to the `alliance-risk` command.
@@ -16,6 +17,7 @@ from rich.console import Console
 from data_schemas.cli import print_problems
 from data_schemas.problems import DataValidationError
 from models.store import MODEL_NAME, StoreSettings
+from training.deployed_cli import monitor, recalibrate
 
 if TYPE_CHECKING:
     from training.sample_size import SampleSizeCheck
@@ -35,15 +37,33 @@ def synth(
     file_format: Annotated[
         str, typer.Option("--format", help="File format of the three tables: parquet or csv.")
     ] = "parquet",
+    alliance_shift: Annotated[
+        float,
+        typer.Option(
+            help="Drift scenario: shift every client's latent alliance by this many SDs "
+            "(e.g. -0.8 for a service whose clients form a weaker alliance)."
+        ),
+    ] = 0.0,
+    dropout_shift: Annotated[
+        float,
+        typer.Option(
+            help="Drift scenario: add this to the log-odds of dropping out after each "
+            "session, beyond what the alliance explains (e.g. 0.7)."
+        ),
+    ] = 0.0,
 ) -> None:
     """Write a synthetic cohort (three tables, oracle.parquet, parameters.json).
 
     The cohort follows published effect sizes; see training/synthetic/parameters.py for
-    every parameter and its source. It is not real clinical data.
+    every parameter and its source. It is not real clinical data. The shift options
+    simulate a clinic unlike the development cohort (for trying `monitor` and
+    `recalibrate`); the oracle follows them.
     """
     from training.synthetic import generate_cohort, write_cohort
+    from training.synthetic.scenarios import shifted
 
-    write_cohort(generate_cohort(clients, seed), out, file_format=file_format)
+    parameters = shifted(alliance_shift, dropout_shift)
+    write_cohort(generate_cohort(clients, seed, parameters), out, file_format=file_format)
     console.print(f"wrote a synthetic cohort of {clients} clients (seed {seed}) to {out}")
 
 
@@ -288,3 +308,7 @@ def list_models() -> None:
     console.print(
         versions.to_string(index=False, float_format=lambda v: f"{v:.3f}"), soft_wrap=True
     )
+
+
+app.command()(monitor)
+app.command()(recalibrate)

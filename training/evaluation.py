@@ -52,13 +52,15 @@ def evaluate_predictions(
     client_ids: np.ndarray,
     landmarks: np.ndarray,
     draws: ClusterDraws,
+    names: tuple[str, ...] = tuple(METRICS),
 ) -> dict[str, Any]:
-    """Overall and per-landmark metrics, each with a bootstrap 95% interval."""
+    """Overall and per-landmark metrics (`names` of `training.metrics.ALL_METRICS`), each
+    with a bootstrap 95% interval."""
     result: dict[str, Any] = {
         "n_rows": len(y),
         "n_clients": len(np.unique(client_ids)),
         "observed_rate": float(np.mean(y)),
-        "overall": _as_dicts(estimates(draws, y, p, METRICS)),
+        "overall": _as_dicts(estimates(draws, y, p, names)),
         "by_landmark": {},
     }
     for k in np.unique(landmarks):
@@ -66,7 +68,7 @@ def evaluate_predictions(
         result["by_landmark"][int(k)] = {
             "n_rows": int(mask.sum()),
             "observed_rate": float(np.mean(y[mask])),
-            **_as_dicts(estimates(draws.restrict(mask), y[mask], p[mask], METRICS)),
+            **_as_dicts(estimates(draws.restrict(mask), y[mask], p[mask], names)),
         }
     return result
 

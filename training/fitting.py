@@ -40,10 +40,10 @@ from training.evaluation import (
     headline_metrics,
 )
 from training.flow import flow_counts, participant_flow
-from training.metrics import auroc
+from training.metrics import ALL_METRICS, auroc
 from training.resampling import ClusterDraws
 from training.sample_size import SampleSizeCheck
-from training.splits import ClientSplit, SplitStrategy, split_clients
+from training.splits import ClientSplit, SplitStrategy, split_clients, subset
 from training.subgroups import MIN_SUBGROUP_EVENTS, subgroup_attributes, subgroup_table
 
 #: The name of the model's scores among the compared ones (plots, decision curves).
@@ -83,15 +83,6 @@ class FittedModel:
     bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT
     subgroup_min_events: int = MIN_SUBGROUP_EVENTS
     sample_size: SampleSizeCheck | None = None  # set by training.pipeline before fitting
-
-
-def subset(tables: ClinicTables, client_ids: frozenset[str]) -> ClinicTables:
-    """The tables restricted to some clients (therapists kept whole)."""
-    keep_clients = tables.clients["client_id"].isin(client_ids)
-    keep_sessions = tables.sessions["client_id"].isin(client_ids)
-    return ClinicTables(
-        tables.clients[keep_clients], tables.therapists, tables.sessions[keep_sessions]
-    )
 
 
 def instrument_shares(sessions: pd.DataFrame) -> dict[str, float]:
@@ -246,6 +237,7 @@ def fit_and_evaluate(
         definitions=definitions,
         flow=flow,
         characteristics=baseline_characteristics(tables.clients, split),
+        test_rows=parts["test"],
         bootstrap_cluster=bootstrap_cluster,
         subgroup_min_events=subgroup_min_events,
     )
@@ -284,10 +276,15 @@ def assemble(
     definitions: OutcomeDefinitions,
     flow: pd.DataFrame,
     characteristics: pd.DataFrame,
+    test_rows: pd.DataFrame,
     bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT,
     subgroup_min_events: int = MIN_SUBGROUP_EVENTS,
 ) -> FittedModel:
-    """The packaged predictor, with the metadata every answer and report shows."""
+    """The packaged predictor, with the metadata every answer and report shows.
+
+    `test_rows` are every landmark row of the test clients (labelled or not, as a clinic's
+    new rows will be): their profile is the reference `alliance-risk monitor` watches for.
+    """
     metadata = ModelMetadata(
         trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         synthetic_data=synthetic,
@@ -311,6 +308,9 @@ def assemble(
         },
     )
     model = AllianceRiskModel(features=builder, outcomes=outcome_models, metadata=metadata)
+    metadata.reference = model.reference_profile(
+        test_rows, {outcome: evaluation.metrics for outcome, evaluation in evaluations.items()}
+    )
     return FittedModel(
         model=model,
         split=split,
@@ -371,7 +371,9 @@ def evaluate_outcome(
             scores[ORACLE_SCORES] = oracle_p
     curves = decision_curves(test.y, scores, test.landmark)
     return OutcomeEvaluation(
-        metrics=evaluate_predictions(test.y, p, test.clients, test.landmark, draws),
+        metrics=evaluate_predictions(
+            test.y, p, test.clients, test.landmark, draws, tuple(ALL_METRICS)
+        ),
         baselines=baseline_results,
         oracle=oracle_result,
         subgroups=subgroup_table(

@@ -26,9 +26,9 @@ from data_schemas.tables import ClinicTables, load_clinic_data
 from features.labels import OutcomeDefinitions
 from models.pyfunc import load_predictor
 from models.store import CHAMPION_ALIAS, MODEL_NAME, StoreSettings, configure_mlflow
-from training.fitting import subset
 from training.gate import ALL_LANDMARKS, GateMetric, compare, evaluation_summary, gate_rows
 from training.pipeline import content_hash
+from training.splits import subset
 
 
 @dataclass(frozen=True)

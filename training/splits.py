@@ -14,6 +14,8 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from data_schemas.tables import ClinicTables
+
 
 class SplitStrategy(StrEnum):
     CLIENT = "client"
@@ -103,4 +105,13 @@ def split_clients(
         calibration=frozenset(ids[in_cal]),
         test=frozenset(ids[in_test]),
         strategy=strategy,
+    )
+
+
+def subset(tables: ClinicTables, client_ids: frozenset[str]) -> ClinicTables:
+    """The tables restricted to some clients (therapists kept whole)."""
+    keep_clients = tables.clients["client_id"].isin(client_ids)
+    keep_sessions = tables.sessions["client_id"].isin(client_ids)
+    return ClinicTables(
+        tables.clients[keep_clients], tables.therapists, tables.sessions[keep_sessions]
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from importlib import metadata as package_metadata
 from pathlib import Path
@@ -21,6 +22,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from models.predictor import AllianceRiskModel
 from models.pyfunc import AllianceRiskPyfunc
 from models.store import MODEL_NAME, StoreSettings, configure_mlflow
 from training import plots
@@ -151,6 +153,43 @@ def next_version(client: mlflow.MlflowClient) -> str:
     return str(max((int(v.version) for v in versions), default=0) + 1)
 
 
+def register_predictor(
+    model: AllianceRiskModel, example: pd.DataFrame, render_card: Callable[[str], str]
+) -> tuple[str, str]:
+    """Log `model` into the active run and register it; returns its version and card.
+
+    The card travels inside the model, so it is rendered (`render_card(version)`) for the
+    version the registry will assign before the model is logged, and checked after.
+    """
+    wrapper = AllianceRiskPyfunc(model)
+    signature = infer_signature(example, wrapper.predict(None, example))
+    client = mlflow.MlflowClient()
+    expected = next_version(client)
+    for _ in range(REGISTRATION_ATTEMPTS):
+        card = render_card(expected)
+        model.metadata.model_card_markdown = card
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=wrapper,
+            signature=signature,
+            input_example=example,
+            pip_requirements=[
+                f"{package}=={package_metadata.version(package)}" for package in RUNTIME_PACKAGES
+            ],
+            registered_model_name=MODEL_NAME,
+        )
+        if str(info.registered_model_version) == expected:
+            return expected, card
+        # Another registration took the number (or a deleted version holds it): this
+        # version's card names another one, so it goes, and the next number is tried.
+        client.delete_model_version(MODEL_NAME, str(info.registered_model_version))
+        expected = str(int(info.registered_model_version) + 1)
+    raise RuntimeError(
+        f"could not register {MODEL_NAME} under the version its model card names after "
+        f"{REGISTRATION_ATTEMPTS} attempts; other registrations are racing this one"
+    )
+
+
 def log_and_register(
     fitted: FittedModel,
     *,
@@ -168,8 +207,6 @@ def log_and_register(
         .head(3)
         .reset_index(drop=True)
     )
-    wrapper = AllianceRiskPyfunc(fitted.model)
-    signature = infer_signature(example, wrapper.predict(None, example))
     mlflow.log_params(run_params)
     for outcome, booster_parameters in parameters.items():
         mlflow.log_params({f"{outcome}_{k}": v for k, v in asdict(booster_parameters).items()})
@@ -181,45 +218,22 @@ def log_and_register(
             "content_hash": str(fitted.model.metadata.training_summary.get("content_hash", "")),
         }
     )
-    client = mlflow.MlflowClient()
-    expected = next_version(client)
-    for _ in range(REGISTRATION_ATTEMPTS):
-        # The card travels inside the model, so it is rendered for the version the
-        # registry will assign before the model is logged, and checked after.
-        card = render_model_card(
+    version, card = register_predictor(
+        fitted.model,
+        example,
+        lambda version: render_model_card(
             fitted,
             name=MODEL_NAME,
-            version=expected,
+            version=version,
             n_boot=n_boot,
             parameters=parameters,
             tune_trials=int(run_params.get("tune_trials", 0)),
-        )
-        fitted.model.metadata.model_card_markdown = card
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=wrapper,
-            signature=signature,
-            input_example=example,
-            pip_requirements=[
-                f"{package}=={package_metadata.version(package)}" for package in RUNTIME_PACKAGES
-            ],
-            registered_model_name=MODEL_NAME,
-        )
-        if str(info.registered_model_version) == expected:
-            break
-        # Another registration took the number (or a deleted version holds it): this
-        # version's card names another one, so it goes, and the next number is tried.
-        client.delete_model_version(MODEL_NAME, str(info.registered_model_version))
-        expected = str(int(info.registered_model_version) + 1)
-    else:
-        raise RuntimeError(
-            f"could not register {MODEL_NAME} under the version its model card names after "
-            f"{REGISTRATION_ATTEMPTS} attempts; other registrations are racing this one"
-        )
+        ),
+    )
     with tempfile.TemporaryDirectory() as scratch:
         _write_artifacts(fitted, Path(scratch), card)
         mlflow.log_artifacts(scratch)
-    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
     client.set_model_version_tag(MODEL_NAME, version, "run_id", run.info.run_id)
     client.set_model_version_tag(
         MODEL_NAME, version, "synthetic_data", str(fitted.model.metadata.synthetic_data).lower()

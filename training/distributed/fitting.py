@@ -372,6 +372,7 @@ def fit_and_evaluate_on_cluster(
         definitions=definitions,
         flow=flow,
         characteristics=baseline_characteristics(clients, split),
+        test_rows=held_out[held_out["part"] == "test"],
         bootstrap_cluster=bootstrap_cluster,
         subgroup_min_events=subgroup_min_events,
     )

@@ -184,6 +184,10 @@ class AllianceParameters:
     # Client-level SD of the alliance level beyond therapist and case-mix effects, chosen
     # so that the total between-client SD is close to 1 (assumption).
     client_sd: float = 0.9
+    # A scenario knob, 0 in the development cohort: shifts every client's latent alliance
+    # (in SDs) to simulate a service whose clients form a weaker alliance, as monitoring
+    # must notice (`alliance-risk synth --alliance-shift`).
+    level_shift: float = 0.0
     # Interpreter-mediated therapy forms a roughly comparable alliance (Brune et al. 2011);
     # the small negative shift is an assumption.
     interpreter_shift: float = -0.10

@@ -153,6 +153,7 @@ def draw_population(
         + _lookup(al.problem_shift, problem)
         + al.per_anxiety_sd * anxiety_level
         + rng.normal(0.0, al.client_sd, clients)
+        + al.level_shift
     )
     low, high = parameters.attendance.planned_sessions_range
     planned = rng.integers(low, high + 1, clients)
