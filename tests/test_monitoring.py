@@ -234,6 +234,7 @@ def test_recalibration_repairs_the_base_rate_and_keeps_rankings_and_explanations
     card = updated.metadata.model_card_markdown
     assert card.startswith(f"# Model card: {MODEL_NAME} version {version}\n")
     assert f"version {parent_version} recalibrated (intercept" in card
+    assert f"`{MODEL_NAME}` version {parent_version}" not in card, "no stale version number"
     assert updated.metadata.training_summary["recalibration"]["parent_version"] == parent_version
 
 

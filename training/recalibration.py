@@ -280,6 +280,14 @@ def register_recalibration(
     )
     parent_card = parent.metadata.model_card_markdown
     body = parent_card.split("\n", 1)[1] if parent_card.startswith("# ") else parent_card
+
+    def card(version: str) -> str:
+        """The parent's card, naming the new version, with the update appended."""
+        named = body.replace(
+            f"`{MODEL_NAME}` version {parent_version}", f"`{MODEL_NAME}` version {version}"
+        )
+        return f"# Model card: {MODEL_NAME} version {version}\n{named}{updating_section(record)}"
+
     example = result.model.features.transform(
         subset(tables, frozenset(tables.clients["client_id"][:3]))
     )
@@ -309,7 +317,7 @@ def register_recalibration(
         version, card = register_predictor(
             result.model,
             example,
-            lambda v: f"# Model card: {MODEL_NAME} version {v}\n{body}{updating_section(record)}",
+            card,
         )
         fitted_on = sorted(
             fitted_clients(parent_version) | set(tables.clients["client_id"].astype(str))

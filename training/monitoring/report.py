@@ -85,23 +85,26 @@ def _svg(figure: Figure) -> str:
     return buffer.getvalue()[buffer.getvalue().index("<svg") :]
 
 
+def _share_of_alarm(drift: Drift) -> float:
+    return drift.value / (PSI_ALARM if drift.statistic == "PSI" else JS_ALARM)
+
+
 def drift_chart(drifts: list[Drift]) -> str:
-    """The largest drifts as bars, each statistic against its own alarm line."""
-    shown = sorted(
-        drifts, key=lambda d: -d.value / (PSI_ALARM if d.statistic == "PSI" else JS_ALARM)
-    )
-    shown = shown[:CHART_FEATURES][::-1]
+    """The largest drifts as bars, each as a share of its own statistic's alarm threshold;
+    bars at the alarm are hatched as well as coloured, so greyscale keeps the meaning."""
+    shown = sorted(drifts, key=_share_of_alarm)[-CHART_FEATURES:]
+    scaled = [_share_of_alarm(d) for d in shown]
     figure = Figure(figsize=(7.0, 0.28 * len(shown) + 0.8))
     axes = figure.add_subplot()
-    scaled = [d.value / (PSI_ALARM if d.statistic == "PSI" else JS_ALARM) for d in shown]
-    axes.barh(
-        [d.label for d in shown],
-        scaled,
-        color=[VERMILLION if s >= 1 else BLUE for s in scaled],
-        hatch=None,
-    )
+    bars = axes.barh([d.label for d in shown], scaled, color=BLUE)
+    for bar, share in zip(bars, scaled, strict=True):
+        if share >= 1:
+            bar.set_color(VERMILLION)
+            bar.set_hatch("//")
     axes.axvline(1.0, color="#000000", linestyle="--", linewidth=1)
-    axes.set_xlabel("drift as a share of its alarm threshold (PSI 0.25; Jensen-Shannon 0.1)")
+    axes.set_xlabel(
+        f"drift as a share of its alarm threshold (PSI {PSI_ALARM}; Jensen-Shannon {JS_ALARM})"
+    )
     axes.tick_params(labelsize=7)
     return _svg(figure)
 
