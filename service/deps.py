@@ -102,7 +102,7 @@ CdsServiceClientDep = Annotated[CdsClient, Depends(_cds_service_client)]
 CdsFeedbackClientDep = Annotated[CdsClient, Depends(_cds_feedback_client)]
 CdsRecordsDep = Annotated[CdsRecords, Depends(_cds_records)]
 #: One client's history as the request body, read strictly (document it with HISTORY_BODY_DOC).
-HistoryBody = Annotated[ClientHistory, Depends(strict_json(ClientHistory))]
+HistoryBody = Annotated[ClientHistory, Depends(strict_json(ClientHistory, every_field_typed=True))]
 HISTORY_BODY_DOC = openapi_body(
     ClientHistory, {"three sessions, alliance falling": {"value": EXAMPLE_HISTORY}}
 )
