@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -191,6 +192,7 @@ def wrk(
         ).stdout
     finally:
         os.unlink(script.name)
+    # A round in which no request finished (an overloaded server) prints no percentiles.
     latencies = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, flags=re.MULTILINE))
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -202,8 +204,8 @@ def wrk(
         errors += sum(int(group) for group in socket_errors.groups())
     return LoadResult(
         requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        p50_ms=_milliseconds(latencies["50"]),
-        p99_ms=_milliseconds(latencies["99"]),
+        p50_ms=_milliseconds(latencies["50"]) if "50" in latencies else math.nan,
+        p99_ms=_milliseconds(latencies["99"]) if "99" in latencies else math.nan,
         requests=requests,
         errors=errors,
     )
