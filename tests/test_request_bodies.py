@@ -43,6 +43,23 @@ def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
 PATHS = _paths(EXAMPLE_HISTORY)
 
 
+def _holds(place: Any, step: Any) -> bool:
+    if isinstance(place, dict):
+        return step in place
+    return isinstance(place, list) and isinstance(step, int) and step < len(place)
+
+
+def _replace(document: Any, path: tuple, value: Any) -> None:
+    """Put `value` at `path`, if an earlier change left that place in the document."""
+    place = document
+    for step in path[:-1]:
+        if not _holds(place, step):
+            return
+        place = place[step]
+    if _holds(place, path[-1]):
+        place[path[-1]] = value
+
+
 def _read(read: Any, body: bytes) -> tuple[str, Any]:
     try:
         return "value", read(ClientHistory, body).model_dump()
@@ -61,13 +78,7 @@ def test_a_history_reads_the_same_in_one_pass_as_in_two(
 ) -> None:
     document = copy.deepcopy(EXAMPLE_HISTORY)
     for path, value in changes:
-        place = document
-        for step in path[:-1]:
-            place = place[step] if isinstance(place, dict | list) else None
-            if place is None:
-                break
-        if isinstance(place, dict) or (isinstance(place, list) and path[-1] < len(place)):
-            place[path[-1]] = value
+        _replace(document, path, value)
     body = json.dumps(document, indent=indent)
     # Integers written as JSON numbers with a fraction or exponent, which JSON Schema allows.
     body = body.replace('"age_years": 29', '"age_years": ' + number_text.format(29))
