@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -56,20 +57,13 @@ class AllianceNorms:
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per questionnaire code: mean, SD, reliable change in SDs, alert cut-off (NaN: none).
 
-        The reliable change in SDs is 1.96 * sqrt(2) * sqrt(1 - r): the SD cancels.
+        The reliable change in SDs is 1.96 * sqrt(2) * sqrt(1 - r): the SD cancels. Made
+        once per set of norms (read-only), since every feature row reads them twice.
         """
-        mean = np.array([self.mean[code] for code in INSTRUMENT_CODES])
-        sd = np.array([self.sd[code] for code in INSTRUMENT_CODES])
-        change = np.array([INSTRUMENTS[code].reliable_change(1.0) for code in INSTRUMENT_CODES])
-        alert = np.array(
-            [
-                math.nan
-                if INSTRUMENTS[code].alert_at_or_below is None
-                else INSTRUMENTS[code].alert_at_or_below
-                for code in INSTRUMENT_CODES
-            ]
+        return _norm_arrays(
+            tuple(self.mean[code] for code in INSTRUMENT_CODES),
+            tuple(self.sd[code] for code in INSTRUMENT_CODES),
         )
-        return mean, sd, change, alert
 
     def z(self, score: float, code: str) -> float | None:
         """One rating in SDs from its questionnaire's usual first rating; `None` without a norm."""
@@ -80,6 +74,24 @@ class AllianceNorms:
         """The reliable change of questionnaire `code` in its own points; `None` without a norm."""
         sd = self.sd.get(code, math.nan)
         return None if math.isnan(sd) else INSTRUMENTS[code].reliable_change(sd)
+
+
+@lru_cache(maxsize=8)
+def _norm_arrays(
+    mean: tuple[float, ...], sd: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`AllianceNorms.arrays`, keyed by the norms' values (a served model has one set)."""
+    change = [INSTRUMENTS[code].reliable_change(1.0) for code in INSTRUMENT_CODES]
+    alert = [
+        math.nan
+        if INSTRUMENTS[code].alert_at_or_below is None
+        else INSTRUMENTS[code].alert_at_or_below
+        for code in INSTRUMENT_CODES
+    ]
+    out = tuple(np.array(values) for values in (mean, sd, change, alert))
+    for array in out:
+        array.flags.writeable = False
+    return out
 
 
 def _spread(sd: float) -> float:

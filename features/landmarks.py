@@ -9,6 +9,7 @@ the same numpy core as `transform`.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal, Self
 
 import numpy as np
@@ -199,12 +200,12 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: None = None) -> np.ndarray:
         """The output columns: the registry's features in its order, less `exclude`."""
-        return np.asarray([n for n in FEATURE_NAMES if n not in set(self.exclude)], dtype=object)
+        return np.asarray(_kept_names(tuple(self.exclude)), dtype=object)
 
     @property
     def _kept(self) -> np.ndarray:
         """Positions of the output columns among the feature core's `FEATURE_NAMES`."""
-        return np.flatnonzero([name not in set(self.exclude) for name in FEATURE_NAMES])
+        return _kept_positions(tuple(self.exclude))
 
     def _frame(self, arrays: ClientArrays, rates: np.ndarray) -> pd.DataFrame:
         blocks, client_rows, landmarks = [], [], []
@@ -224,6 +225,20 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
         )
         columns = list(self.get_feature_names_out())
         return pd.DataFrame(np.vstack(blocks)[order], index=index, columns=columns)
+
+
+@lru_cache(maxsize=32)
+def _kept_names(exclude: tuple[str, ...]) -> tuple[str, ...]:
+    """The registry's feature names less `exclude`; cached, as the API asks once per call."""
+    return tuple(name for name in FEATURE_NAMES if name not in set(exclude))
+
+
+@lru_cache(maxsize=32)
+def _kept_positions(exclude: tuple[str, ...]) -> np.ndarray:
+    """Positions of `_kept_names(exclude)` among `FEATURE_NAMES` (read-only)."""
+    positions = np.flatnonzero([name not in set(exclude) for name in FEATURE_NAMES])
+    positions.flags.writeable = False
+    return positions
 
 
 def by_landmark(rows: pd.DataFrame) -> pd.DataFrame:

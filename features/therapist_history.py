@@ -105,8 +105,10 @@ class TherapistDropoutHistory:
         mean = _divide(self.clinic_dropouts_before[clinic_n], clinic_n)
         codes = np.array([self.therapist_codes.get(t, -1) for t in therapist_ids], dtype=np.int64)
         clients = np.zeros(len(codes), dtype=np.int64)
+        known_codes = codes[codes >= 0]
         dropouts = np.zeros(len(codes))
-        for code in np.unique(codes[codes >= 0]):
+        # One client (the API's case) needs no sort.
+        for code in known_codes if len(known_codes) == 1 else np.unique(known_codes):
             at = np.flatnonzero(codes == code)
             known = self._known_before(self.episode_ends[code], intake_days[at])
             clients[at] = known

@@ -26,6 +26,12 @@ class RiskBand(StrEnum):
     HIGH = "high"
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """`np.unique(values)`, without its sort for a single value: the API scores one row
+    per call, and the sort costs more than the lookup it serves."""
+    return values.ravel() if values.size == 1 else np.unique(values)
+
+
 @dataclass(frozen=True)
 class BandThresholds:
     """Probabilities at which moderate and high risk begin (inclusive)."""
@@ -82,7 +88,7 @@ class LandmarkBands:
         probabilities = np.asarray(probabilities, dtype=float)
         landmarks = np.broadcast_to(np.asarray(landmarks), probabilities.shape)
         out = np.empty(probabilities.shape, dtype=object)
-        for k in np.unique(landmarks):
+        for k in distinct(landmarks):
             mask = landmarks == k
             out[mask] = self.at(int(k)).bands(probabilities[mask])
         return out.astype(str)
@@ -131,7 +137,7 @@ class PopulationQuantiles:
         probability = np.atleast_1d(np.asarray(probability, dtype=float))
         landmark = np.broadcast_to(np.asarray(landmark), probability.shape)
         out = np.empty_like(probability)
-        for k in np.unique(landmark):
+        for k in distinct(landmark):
             quantiles = self.by_landmark[int(k)]
             mask = landmark == k
             below = np.searchsorted(quantiles, probability[mask], side="left")

@@ -22,24 +22,29 @@ from service.observability.metrics import ServiceMetrics
 from service.reports.links import ReportLinks, report_links_from
 from service.settings import Settings
 
+# The dependencies below only read what the app or the request already holds, so they are
+# coroutines: FastAPI runs a plain function dependency in its thread pool, and the hop there
+# and back cost more than each of them does.
 
-def _holder(request: Request) -> ModelHolder:
+
+async def _holder(request: Request) -> ModelHolder:
     return request.app.state.model_holder
 
 
-def _served(request: Request) -> ServedModel:
-    return _holder(request).get()
+async def _served(request: Request) -> ServedModel:
+    holder: ModelHolder = request.app.state.model_holder
+    return holder.get()
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _request_id(request: Request) -> str:
+async def _request_id(request: Request) -> str:
     return request.state.request_id
 
 
-def _audit_trail(request: Request) -> AuditTrail:
+async def _audit_trail(request: Request) -> AuditTrail:
     return request.app.state.audit_trail
 
 
@@ -64,7 +69,7 @@ async def _cds_feedback_client(request: Request, service_id: ServiceId) -> CdsCl
     return client
 
 
-def _metrics(request: Request) -> ServiceMetrics:
+async def _metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
@@ -102,7 +107,7 @@ CdsServiceClientDep = Annotated[CdsClient, Depends(_cds_service_client)]
 CdsFeedbackClientDep = Annotated[CdsClient, Depends(_cds_feedback_client)]
 CdsRecordsDep = Annotated[CdsRecords, Depends(_cds_records)]
 #: One client's history as the request body, read strictly (document it with HISTORY_BODY_DOC).
-HistoryBody = Annotated[ClientHistory, Depends(strict_json(ClientHistory))]
+HistoryBody = Annotated[ClientHistory, Depends(strict_json(ClientHistory, every_field_typed=True))]
 HISTORY_BODY_DOC = openapi_body(
     ClientHistory, {"three sessions, alliance falling": {"value": EXAMPLE_HISTORY}}
 )

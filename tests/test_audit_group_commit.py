@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,3 +48,37 @@ def test_a_failed_commit_fails_every_caller_in_its_group(tmp_path: Path) -> None
     with pytest.raises(Exception, match="no such table"):
         write(trail, 1)
     trail.dispose()
+
+
+def test_records_keep_their_columns_as_the_orm_stored_them(tmp_path: Path) -> None:
+    """A call refused before any client is named leaves the client columns SQL NULL; a
+    client without outcomes stores JSON null; records keep the order they were written in."""
+    trail = AuditTrail(f"sqlite:///{tmp_path / 'audit.db'}", b"k" * 32)
+    common = {
+        "caller": "column-test",
+        "endpoint": "POST /v1/predictions:batch",
+        "model_version": "1",
+    }
+    trail.write(request_id="refused", status=401, clients=[], **common)
+    trail.write(
+        request_id="batch",
+        status=200,
+        clients=[
+            AuditedClient(
+                "synthetic-1", "1", {"dropout": {"probability": 0.25, "band": "low"}}, 0, 200
+            ),
+            AuditedClient(None, None, None, 1, 422),
+        ],
+        **common,
+    )
+    with sqlite3.connect(tmp_path / "audit.db") as connection:
+        rows = connection.execute(
+            "SELECT request_id, status, model_version, client_hash IS NULL, item_index, "
+            "item_status, outcomes, typeof(outcomes) FROM audit_records ORDER BY id"
+        ).fetchall()
+    trail.dispose()
+    assert rows == [
+        ("refused", 401, "1", 1, None, None, None, "null"),
+        ("batch", 200, "1", 0, 0, 200, '{"dropout": {"probability": 0.25, "band": "low"}}', "text"),
+        ("batch", 200, "1", 1, 1, 422, "null", "text"),
+    ]

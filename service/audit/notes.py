@@ -77,8 +77,9 @@ class AuditNotes:
         )
 
 
-def open_audit(request: Request) -> AuditNotes:
-    """Router dependency: marks the call as audited, before authentication runs."""
+async def open_audit(request: Request) -> AuditNotes:
+    """Router dependency: marks the call as audited, before authentication runs (a
+    coroutine, so FastAPI calls it on the event loop instead of in its thread pool)."""
     notes = getattr(request.state, STATE_KEY, None)
     if notes is None:
         path = getattr(request.scope.get("route"), "path", "(unmatched)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -119,14 +120,28 @@ def server(
             process.wait()
 
 
-def rss_mib(pid: int) -> float:
-    """Resident set size of a process and its children (uvicorn workers), in MiB."""
-    total = 0
+def _with_children(pid: int) -> list[int]:
     pids = [pid]
     with contextlib.suppress(OSError):
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         pids += [int(child) for child in children]
-    for one in pids:
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its children (workers), all threads."""
+    total = 0
+    for one in _with_children(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of a process and its children (uvicorn workers), in MiB."""
+    total = 0
+    for one in _with_children(pid):
         with contextlib.suppress(OSError):
             status = Path(f"/proc/{one}/status").read_text()
             total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
@@ -177,6 +192,7 @@ def wrk(
         ).stdout
     finally:
         os.unlink(script.name)
+    # A round in which no request finished (an overloaded server) prints no percentiles.
     latencies = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, flags=re.MULTILINE))
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -188,8 +204,75 @@ def wrk(
         errors += sum(int(group) for group in socket_errors.groups())
     return LoadResult(
         requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        p50_ms=_milliseconds(latencies["50"]),
-        p99_ms=_milliseconds(latencies["99"]),
+        p50_ms=_milliseconds(latencies["50"]) if "50" in latencies else math.nan,
+        p99_ms=_milliseconds(latencies["99"]) if "99" in latencies else math.nan,
         requests=requests,
         errors=errors,
     )
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, printed beside every figure: other work on a
+    shared machine moves the numbers, and this says how much there was."""
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def our_server(port: int, *, workers: int = 1, server: str = "uvicorn") -> list[str]:
+    """Our API as the benchmarks serve it: one or more workers, no per-request URL log."""
+    app = "service.app:create_app"
+    address = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if server == "granian":
+        return [
+            str(BIN / "granian"),
+            "--interface",
+            "asgi",
+            "--factory",
+            *address,
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            app,
+        ]
+    return [
+        str(BIN / "uvicorn"),
+        app,
+        "--factory",
+        *address,
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
+def mlflow_server(port: int) -> list[str]:
+    """`mlflow models serve` of the champion, one worker, in this Python environment."""
+    return [
+        str(BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        "models:/alliance-risk@champion",
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+
+
+def with_api_key(env: dict[str, str], caller: str = "benchmark") -> dict[str, str]:
+    """`env` with authentication on and one fresh API key; returns the header to send.
+
+    The key is made for this run and lives only in the benchmark's memory.
+    """
+    from service.security.api_keys import hash_api_key, new_api_key
+
+    key = new_api_key()
+    env.update(
+        ALLIANCE_RISK_AUTH="enabled",
+        ALLIANCE_RISK_API_KEYS=json.dumps({caller: hash_api_key(key)}),
+    )
+    return {"X-API-Key": key}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import statistics
 import sys
@@ -20,7 +21,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import BIN, ROOT, LoadResult, free_port, machine, measure, rss_mib, server, wrk
+from harness import (
+    BIN,
+    ROOT,
+    LoadResult,
+    cpu_seconds,
+    free_port,
+    load_average,
+    machine,
+    measure,
+    mlflow_server,
+    our_server,
+    rss_mib,
+    server,
+    with_api_key,
+    wrk,
+)
 
 CONCURRENCY = (1, 8, 32)
 
@@ -69,7 +85,12 @@ def in_process(home: Path, data: Path, calls: int) -> dict[str, float]:
     )
     tables = load_clinic_data(data)
     ids = tables.clients["client_id"].sample(500, random_state=0).tolist()
-    histories = [history_from_tables(tables, client_id) for client_id in ids]
+    # A client with no session yet gets a 422 from the API, not a prediction: left out.
+    histories = [
+        history
+        for history in (history_from_tables(tables, client_id) for client_id in ids)
+        if history.sessions
+    ]
     for history in histories[:50]:
         predict(served, history, "warm-up").model_dump_json()
     timings = []
@@ -81,8 +102,12 @@ def in_process(home: Path, data: Path, calls: int) -> dict[str, float]:
     ms = np.asarray(timings) * 1000
     return {
         "calls": calls,
+        "mean_ms": float(ms.mean()),
         "p50_ms": float(np.percentile(ms, 50)),
         "p99_ms": float(np.percentile(ms, 99)),
+        # One core doing nothing but this work, back to back: the ceiling HTTP approaches.
+        "one_core_requests_per_second": 1000 / float(ms.mean()),
+        "load_average": load_average(),
     }
 
 
@@ -110,75 +135,65 @@ def example_bodies(home: Path, data: Path) -> tuple[dict, dict]:
     return ours, theirs
 
 
-def http(home: Path, data: Path, seconds: int, rounds: int) -> tuple[list[dict], dict[str, float]]:
-    """Our API (with explanations) against `mlflow models serve` (probabilities only)."""
+def http(
+    home: Path,
+    data: Path,
+    seconds: int,
+    rounds: int,
+    *,
+    connections: tuple[int, ...] = CONCURRENCY,
+    workers: int = 1,
+    server_name: str = "uvicorn",
+) -> tuple[list[dict], dict[str, float]]:
+    """Our API (with explanations) against `mlflow models serve` (probabilities only).
+
+    Ours runs as in production: API-key authentication and the SQLite audit trail
+    (synchronous=FULL) on. The server's CPU time per request is read from the kernel.
+    """
     env = environment(home)
+    headers = with_api_key(env)
     ours_body, mlflow_body = example_bodies(home, data)
     ours_port, mlflow_port = free_port(), free_port()
-    ours_cmd = [
-        str(BIN / "uvicorn"),
-        "service.app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(ours_port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    mlflow_cmd = [
-        str(BIN / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        "models:/alliance-risk@champion",
-        "--env-manager",
-        "local",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(mlflow_port),
-        "--workers",
-        "1",
-    ]
+    ours_url = f"http://127.0.0.1:{ours_port}/v1/predictions"
+    mlflow_url = f"http://127.0.0.1:{mlflow_port}/invocations"
     rows = []
     memory: dict[str, float] = {}
     with (
-        server(ours_cmd, env, f"http://127.0.0.1:{ours_port}/readyz") as ours,
-        server(mlflow_cmd, env, f"http://127.0.0.1:{mlflow_port}/ping", timeout=180),
+        server(
+            our_server(ours_port, workers=workers, server=server_name),
+            env,
+            f"http://127.0.0.1:{ours_port}/readyz",
+        ) as ours,
+        server(mlflow_server(mlflow_port), env, f"http://127.0.0.1:{mlflow_port}/ping", 180),
     ):
         memory["rss_after_start_mib"] = rss_mib(ours.pid)
+        # Warm both up: first requests load lazily initialised code paths.
+        wrk(ours_url, ours_body, connections=8, seconds=1, headers=headers)
+        wrk(mlflow_url, mlflow_body, connections=8, seconds=1)
         served = 0
-        for connections in CONCURRENCY:
+        for count in connections:
             results: dict[str, list[LoadResult]] = {"ours": [], "mlflow": []}
+            cpu: list[float] = []
+            loads = [load_average()]
             for _ in range(rounds):
+                before = cpu_seconds(ours.pid)
                 results["ours"].append(
-                    wrk(
-                        f"http://127.0.0.1:{ours_port}/v1/predictions",
-                        ours_body,
-                        connections=connections,
-                        seconds=seconds,
-                    )
+                    wrk(ours_url, ours_body, connections=count, seconds=seconds, headers=headers)
                 )
+                cpu.append((cpu_seconds(ours.pid) - before) / max(results["ours"][-1].requests, 1))
                 results["mlflow"].append(
-                    wrk(
-                        f"http://127.0.0.1:{mlflow_port}/invocations",
-                        mlflow_body,
-                        connections=connections,
-                        seconds=seconds,
-                    )
+                    wrk(mlflow_url, mlflow_body, connections=count, seconds=seconds)
                 )
+            loads.append(load_average())
             served += sum(r.requests for r in results["ours"])
             ratios = [
-                o.requests_per_second / m.requests_per_second
+                o.requests_per_second / m.requests_per_second if m.requests_per_second else math.inf
                 for o, m in zip(results["ours"], results["mlflow"], strict=True)
             ]
             rows.append(
                 {
-                    "connections": connections,
+                    "connections": count,
+                    "workers": workers,
                     **{
                         f"{name}_{field}": statistics.median(
                             getattr(r, field) for r in results[name]
@@ -189,6 +204,9 @@ def http(home: Path, data: Path, seconds: int, rounds: int) -> tuple[list[dict],
                     "ours_errors": sum(r.errors for r in results["ours"]),
                     "mlflow_errors": sum(r.errors for r in results["mlflow"]),
                     "throughput_ratio": statistics.median(ratios),
+                    "round_ratios": ratios,
+                    "ours_cpu_ms_per_request": statistics.median(cpu) * 1000,
+                    "load_average": " to ".join(loads),
                 }
             )
         memory["requests_served"] = served
@@ -333,20 +351,29 @@ def report(figures: dict, commands: list[str]) -> str:
         "",
         "## 1. In-process prediction (the endpoint's code path, one client, both outcomes, explanations, JSON)",
         "",
-        f"{inproc['calls']:,} calls over 500 synthetic clients: p50 {inproc['p50_ms']:.2f} ms, p99 {inproc['p99_ms']:.2f} ms.",
+        f"{inproc['calls']:,} calls over 500 synthetic clients: mean {inproc['mean_ms']:.2f} ms, "
+        f"p50 {inproc['p50_ms']:.2f} ms, p99 {inproc['p99_ms']:.2f} ms (load average "
+        f"{inproc['load_average']}). At that cost one core could answer at most "
+        f"{inproc['one_core_requests_per_second']:,.0f} requests/s; the HTTP figures below show "
+        "how far the full request (HTTP, authentication, validation, audit commit, log line) "
+        "stays from that limit.",
         "",
-        "## 2. HTTP, one client per request, one worker process each",
+        "## 2. HTTP, one client per request",
         "",
-        "Ours: `POST /v1/predictions` with both outcomes and full explanations. MLflow: `mlflow models serve` of the same registered version, `POST /invocations` with the client's feature row, probabilities only.",
+        "Ours: `POST /v1/predictions` with both outcomes and full explanations, API-key "
+        "authentication and the SQLite audit trail (synchronous=FULL) on. MLflow: `mlflow models "
+        "serve` of the same registered version, one worker, `POST /invocations` with the client's "
+        "feature row, probabilities only. Server CPU is our server's user and system time per "
+        "request, from the kernel.",
         "",
-        "| connections | ours req/s | ours p50 ms | ours p99 ms | MLflow req/s | MLflow p50 ms | MLflow p99 ms | ours/MLflow throughput | errors (ours, MLflow) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| our workers | connections | ours req/s | ours p50 ms | ours p99 ms | server CPU ms/request | MLflow req/s | MLflow p50 ms | MLflow p99 ms | ours/MLflow throughput | errors (ours, MLflow) | load average (1/5/15 min, start to end) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in figures["http"]:
+    for r in figures["http"] + figures["http_two_workers"]:
         lines.append(
-            f"| {r['connections']} | {r['ours_requests_per_second']:.0f} | {r['ours_p50_ms']:.1f} | {r['ours_p99_ms']:.1f} "
-            f"| {r['mlflow_requests_per_second']:.0f} | {r['mlflow_p50_ms']:.1f} | {r['mlflow_p99_ms']:.1f} "
-            f"| {r['throughput_ratio']:.1f}x | {r['ours_errors']}, {r['mlflow_errors']} |"
+            f"| {r['workers']} | {r['connections']} | {r['ours_requests_per_second']:.0f} | {r['ours_p50_ms']:.1f} | {r['ours_p99_ms']:.1f} "
+            f"| {r['ours_cpu_ms_per_request']:.2f} | {r['mlflow_requests_per_second']:.0f} | {r['mlflow_p50_ms']:.1f} | {r['mlflow_p99_ms']:.1f} "
+            f"| {r['throughput_ratio']:.1f}x | {r['ours_errors']}, {r['mlflow_errors']} | {r['load_average']} |"
         )
     lines += [
         "",
@@ -448,6 +475,10 @@ def main() -> None:
     figures["in_process"] = in_process(home, data, args.calls)
     print("HTTP against mlflow models serve", flush=True)
     figures["http"], figures["memory"] = http(home, data, args.seconds, args.rounds)
+    print("HTTP with two workers", flush=True)
+    figures["http_two_workers"], _ = http(
+        home, data, args.seconds, args.rounds, connections=(8,), workers=2
+    )
     print("batch scoring", flush=True)
     figures["batch"] = batch(home, data, args.batch_rows, 2)
     if args.sizes:
