@@ -31,6 +31,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from harness import ROOT
 
+# The cluster starts in this process: its scheduler and workers must unpickle this
+# checkout's modules, not those of another install of the package in the same venv.
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = str(ROOT)
+
 MIB = 1024**2
 #: Functions whose callee (or current line) names the step a sample belongs to.
 STEP_HOLDERS = (
