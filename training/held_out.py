@@ -38,6 +38,9 @@ from training.subgroups import MIN_SUBGROUP_EVENTS, subgroup_attributes, subgrou
 #: The name of the model's scores among the compared ones (plots, decision curves).
 MODEL_SCORES = "LightGBM (calibrated)"
 ORACLE_SCORES = "oracle (true probability)"
+#: Test rows drawn in a SHAP beeswarm, and the most a cluster sends the driver for it (kept
+#: here, not in `training.plots`, so workers need not import matplotlib and shap).
+BEESWARM_ROWS = 20_000
 #: The feature whose value (the latest rating's questionnaire) defines a subgroup.
 SUBGROUP_FEATURE = "alliance_instrument_last"
 
@@ -47,7 +50,7 @@ class OutcomeEvaluation:
     """Held-out results for one outcome, plus the arrays the plots are drawn from.
 
     `test_features` and `test_contributions` are every labelled test row on one machine;
-    a cluster sends a seeded sample of at most `training.plots.BEESWARM_ROWS` rows.
+    a cluster sends a seeded sample of at most `BEESWARM_ROWS` rows.
     `test_missing` is the share of labelled test rows without a value, per predictor.
     """
 

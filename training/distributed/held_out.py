@@ -7,7 +7,7 @@ driver asks for what `training.held_out` needs and nothing more:
 - baselines: a bounded sample of training rows;
 - evaluation: each labelled test row's client, landmark, label, probabilities (model and
   baselines, which travel to the workers once) and subgroup code; a seeded sample of at
-  most `training.plots.BEESWARM_ROWS` feature rows with their explanations for the plots;
+  most `training.held_out.BEESWARM_ROWS` feature rows with their explanations for the plots;
   the count of missing values per predictor for the model card;
 - the reference profile: the probabilities of every test row, then one feature column
   of the test rows at a time (`models.reference.ReferenceProfile.of_columns`).
@@ -34,8 +34,7 @@ from models.reference import ReferenceProfile
 from training.baselines import fit_baselines
 from training.characteristics import missing_counts, shares_of_missing
 from training.fitting import LabelledRows
-from training.held_out import MODEL_SCORES, SUBGROUP_FEATURE, ScoredTest
-from training.plots import BEESWARM_ROWS
+from training.held_out import BEESWARM_ROWS, MODEL_SCORES, SUBGROUP_FEATURE, ScoredTest
 
 #: Training rows gathered to fit the comparison baselines (a seeded sample when more).
 BASELINE_ROWS = 200_000
