@@ -11,6 +11,7 @@ client's data and stays small.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,13 +119,33 @@ class ReferenceProfile:
     ) -> ReferenceProfile:
         """From landmark feature rows (columns named as the registry names them) and each
         outcome's calibrated probability on the same rows."""
+        return cls.of_columns(
+            ((name, features[name].to_numpy()) for name in features),
+            probabilities,
+            validation,
+            n_rows=len(features),
+        )
+
+    @classmethod
+    def of_columns(
+        cls,
+        columns: Iterable[tuple[str, np.ndarray]],
+        probabilities: dict[str, np.ndarray],
+        validation: dict[str, Any],
+        *,
+        n_rows: int,
+    ) -> ReferenceProfile:
+        """`of`, from (name, values) pairs taken one at a time: a Dask driver fetches the
+        test rows' values of one feature at a time and never holds whole rows. The bins
+        are those of the rows themselves (deciles do not depend on the rows' order), so
+        the profile equals the one-machine profile of the same rows."""
         return cls(
-            features={name: distribution_of(name, features[name].to_numpy()) for name in features},
+            features={name: distribution_of(name, values) for name, values in columns},
             probabilities={
                 outcome: Distribution.of_numbers(p) for outcome, p in probabilities.items()
             },
             validation=validation,
-            n_rows=len(features),
+            n_rows=n_rows,
         )
 
 

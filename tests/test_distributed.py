@@ -179,6 +179,21 @@ def test_distributed_feature_values_equal_single_machine(
         )
 
 
+def test_distributed_reference_profile_and_missing_shares_equal_single_machine(
+    fitted_both_ways: tuple[FittedModel, FittedModel],
+) -> None:
+    """The driver fetches the test rows one feature at a time, yet profiles them exactly."""
+    single, distributed = fitted_both_ways
+    ours, theirs = distributed.model.metadata.reference, single.model.metadata.reference
+    assert ours.n_rows == theirs.n_rows
+    assert ours.features == theirs.features
+    for outcome in ("dropout", "violence"):
+        assert ours.probabilities[outcome].n_rows == theirs.probabilities[outcome].n_rows
+        assert distributed.evaluations[outcome].test_missing == pytest.approx(
+            single.evaluations[outcome].test_missing
+        )
+
+
 def test_distributed_training_matches_single_machine_auroc(
     fitted_both_ways: tuple[FittedModel, FittedModel],
 ) -> None:

@@ -96,6 +96,7 @@ def test_evaluation_reports_intervals_landmarks_subgroups_baselines_and_oracle(
             "calibration_intercept",
             "calibration_slope",
             "ece",
+            # what `alliance-risk monitor` judges monitored calibration against
             "observed_expected",
         }
         assert overall["auroc"]["lower"] <= overall["auroc"]["value"] <= overall["auroc"]["upper"]

@@ -51,7 +51,18 @@ def baseline_characteristics(clients: pd.DataFrame, split: ClientSplit) -> pd.Da
     return pd.DataFrame(columns).fillna("0.0%")
 
 
+def missing_counts(features: pd.DataFrame) -> pd.Series:
+    """Rows without a value per predictor (of those trained on): counts add up over parts of
+    the rows, so a cluster can count where the rows live and the driver sum."""
+    return features[[name for name in FEATURE_NAMES if name in features]].isna().sum()
+
+
 def missing_shares(features: pd.DataFrame) -> dict[str, float]:
     """Share of rows without a value, per predictor (of those trained on) that has any gap."""
-    shares = features[[name for name in FEATURE_NAMES if name in features]].isna().mean()
+    return shares_of_missing(missing_counts(features), len(features))
+
+
+def shares_of_missing(counts: pd.Series, n_rows: int) -> dict[str, float]:
+    """`missing_shares` from `missing_counts` summed over `n_rows` rows."""
+    shares = counts / n_rows if n_rows else counts * np.nan
     return {name: float(share) for name, share in shares.items() if np.isfinite(share) and share}

@@ -12,10 +12,10 @@ The order of operations is what keeps the numbers honest:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -23,51 +23,18 @@ from tqdm.auto import tqdm
 from data_schemas.tables import ClinicTables
 from features.labels import OUTCOMES, OutcomeDefinitions, landmark_labels
 from features.landmarks import LandmarkFeatureBuilder
-from models.bands import LandmarkBands, PopulationQuantiles
-from models.calibration import MarginCalibrator
 from models.outcome import OutcomeModel
 from models.predictor import AllianceRiskModel, ModelMetadata
+from models.reference import ReferenceProfile
 from training.baselines import fit_baselines
 from training.boosting import BoosterParameters, fit_booster
 from training.characteristics import baseline_characteristics
-from training.decision_curves import band_cut_points, decision_curves
-from training.decision_curves import summary as decision_summary
-from training.evaluation import (
-    BootstrapCluster,
-    bootstrap_clusters,
-    compare_with,
-    evaluate_predictions,
-    headline_metrics,
-)
+from training.evaluation import BootstrapCluster, headline_metrics
 from training.flow import flow_counts, participant_flow
-from training.metrics import ALL_METRICS, auroc
-from training.resampling import ClusterDraws
+from training.held_out import OutcomeEvaluation, ScoredTest, calibrated_outcome, evaluate_scored
 from training.sample_size import SampleSizeCheck
 from training.splits import ClientSplit, SplitStrategy, split_clients, subset
-from training.subgroups import MIN_SUBGROUP_EVENTS, subgroup_attributes, subgroup_table
-
-#: The name of the model's scores among the compared ones (plots, decision curves).
-MODEL_SCORES = "LightGBM (calibrated)"
-ORACLE_SCORES = "oracle (true probability)"
-
-
-@dataclass
-class OutcomeEvaluation:
-    """Held-out results for one outcome, plus the arrays the plots are drawn from."""
-
-    metrics: dict[str, Any]
-    baselines: dict[str, dict[str, float]]
-    oracle: dict[str, float] | None
-    subgroups: pd.DataFrame
-    decision_curve: pd.DataFrame  # training.decision_curves.decision_curves
-    decision_summary: dict[str, Any]  # training.decision_curves.summary
-    test_labels: np.ndarray
-    test_scores: dict[str, np.ndarray]
-    test_contributions: np.ndarray
-    test_features: pd.DataFrame
-    n_trees: int
-    n_train_rows: int
-    n_calibration_rows: int
+from training.subgroups import MIN_SUBGROUP_EVENTS
 
 
 @dataclass
@@ -204,22 +171,32 @@ def fit_and_evaluate(
             name: LabelledRows.of(parts[name], labels[name][outcome], feature_names)
             for name in parts
         }
+        train, calibration, test = rows["train"], rows["calibration"], rows["test"]
         booster = fit_booster(
-            rows["train"].matrix,
-            rows["train"].y,
-            rows["train"].clients,
+            train.matrix,
+            train.y,
+            train.clients,
             feature_names=feature_names,
             outcome=outcome,
             parameters=parameters.get(outcome, BoosterParameters()),
             seed=seed,
         )
-        outcome_models[outcome] = calibrated_outcome(outcome, booster, rows["calibration"])
-        evaluations[outcome] = evaluate_outcome(
-            outcome_models[outcome],
-            rows,
-            tables=tables,
+        model = calibrated_outcome(
+            outcome,
+            booster,
+            booster.predict(calibration.matrix, raw_score=True),
+            calibration.y,
+            calibration.landmark,
+        )
+        baselines = fit_baselines(train.matrix, train.y, train.feature_names)
+        outcome_models[outcome] = model
+        evaluations[outcome] = evaluate_scored(
+            model,
+            ScoredTest.of(model, test.features, test.y, baselines),
+            clients=tables.clients,
             oracle=oracle if oracle_applies(outcome, definitions) else None,
-            n_train_rows=len(rows["train"].y),
+            n_train_rows=len(train.y),
+            n_calibration_rows=len(calibration.y),
             n_boot=n_boot,
             seed=seed,
             bootstrap_cluster=bootstrap_cluster,
@@ -237,7 +214,7 @@ def fit_and_evaluate(
         definitions=definitions,
         flow=flow,
         characteristics=baseline_characteristics(tables.clients, split),
-        test_rows=parts["test"],
+        reference_of=lambda model, validation: model.reference_profile(parts["test"], validation),
         bootstrap_cluster=bootstrap_cluster,
         subgroup_min_events=subgroup_min_events,
     )
@@ -247,20 +224,6 @@ def oracle_applies(outcome: str, definitions: OutcomeDefinitions) -> bool:
     """The synthetic oracle is the risk over the whole episode: it matches the violence
     label only without a horizon, and the dropout label always."""
     return outcome == "dropout" or definitions.violence_horizon_days is None
-
-
-def calibrated_outcome(name: str, booster: lgb.Booster, calibration: LabelledRows) -> OutcomeModel:
-    """The booster with its calibrator and bands, fitted on calibration rows it never saw."""
-    margin = booster.predict(calibration.matrix, raw_score=True)
-    calibrator = MarginCalibrator.fit(margin, calibration.y)
-    reference = calibrator.probability(margin)
-    return OutcomeModel(
-        name=name,
-        booster=booster,
-        calibrator=calibrator,
-        thresholds=LandmarkBands.from_population(reference, calibration.landmark),
-        population=PopulationQuantiles.from_population(reference, calibration.landmark),
-    )
 
 
 def assemble(
@@ -276,14 +239,16 @@ def assemble(
     definitions: OutcomeDefinitions,
     flow: pd.DataFrame,
     characteristics: pd.DataFrame,
-    test_rows: pd.DataFrame,
+    reference_of: Callable[[AllianceRiskModel, dict[str, Any]], ReferenceProfile],
     bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT,
     subgroup_min_events: int = MIN_SUBGROUP_EVENTS,
 ) -> FittedModel:
     """The packaged predictor, with the metadata every answer and report shows.
 
-    `test_rows` are every landmark row of the test clients (labelled or not, as a clinic's
-    new rows will be): their profile is the reference `alliance-risk monitor` watches for.
+    `reference_of(model, validation)` profiles every landmark row of the test clients
+    (labelled or not, as a clinic's new rows will be): the reference `alliance-risk
+    monitor` watches for. One machine profiles its rows (`reference_profile`); a cluster
+    sends the driver one feature column at a time.
     """
     metadata = ModelMetadata(
         trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -308,8 +273,8 @@ def assemble(
         },
     )
     model = AllianceRiskModel(features=builder, outcomes=outcome_models, metadata=metadata)
-    metadata.reference = model.reference_profile(
-        test_rows, {outcome: evaluation.metrics for outcome, evaluation in evaluations.items()}
+    metadata.reference = reference_of(
+        model, {outcome: evaluation.metrics for outcome, evaluation in evaluations.items()}
     )
     return FittedModel(
         model=model,
@@ -320,79 +285,4 @@ def assemble(
         characteristics=characteristics,
         bootstrap_cluster=bootstrap_cluster,
         subgroup_min_events=subgroup_min_events,
-    )
-
-
-def evaluate_outcome(
-    model: OutcomeModel,
-    rows: dict[str, LabelledRows],
-    *,
-    tables: ClinicTables,
-    oracle: pd.DataFrame | None,
-    n_train_rows: int,
-    n_boot: int,
-    seed: int,
-    bootstrap_cluster: BootstrapCluster = BootstrapCluster.CLIENT,
-    subgroup_min_events: int = MIN_SUBGROUP_EVENTS,
-) -> OutcomeEvaluation:
-    """Score one outcome's test rows against its baselines and the oracle.
-
-    `rows` maps each split part (train, calibration, test) to its labelled rows; the
-    baselines are fitted on the train rows. One set of bootstrap draws serves every
-    interval, so model-minus-baseline differences are paired.
-    """
-    outcome = model.name
-    train, test = rows["train"], rows["test"]
-    p = model.score(test.matrix, test.landmark).probability
-    explanation = model.explain(test.matrix)
-    draws = ClusterDraws.draw(
-        bootstrap_clusters(bootstrap_cluster, test.clients, tables.clients),
-        n_boot=n_boot,
-        seed=seed,
-    )
-    scores = {MODEL_SCORES: p}
-    baseline_results = {}
-    for name, baseline in fit_baselines(train.matrix, train.y, train.feature_names).items():
-        scores[name] = baseline.predict_proba(test.matrix)[:, 1]
-        baseline_results[name] = compare_with(test.y, p, scores[name], draws)
-    oracle_result = None
-    if oracle is not None:
-        oracle_p = (
-            oracle.set_index(["client_id", "landmark"])[f"p_{outcome}"]
-            .reindex(test.features.index)
-            .to_numpy(dtype=float)
-        )
-        if np.isfinite(oracle_p).all():
-            oracle_auroc = auroc(test.y, oracle_p)
-            oracle_result = {
-                "auroc": oracle_auroc,
-                "model_to_oracle_ratio": auroc(test.y, p) / oracle_auroc,
-            }
-            scores[ORACLE_SCORES] = oracle_p
-    curves = decision_curves(test.y, scores, test.landmark)
-    return OutcomeEvaluation(
-        metrics=evaluate_predictions(
-            test.y, p, test.clients, test.landmark, draws, tuple(ALL_METRICS)
-        ),
-        baselines=baseline_results,
-        oracle=oracle_result,
-        subgroups=subgroup_table(
-            test.y,
-            p,
-            test.clients,
-            subgroup_attributes(tables.clients, test.features),
-            draws,
-            min_events=subgroup_min_events,
-        ),
-        decision_curve=curves,
-        decision_summary=decision_summary(
-            curves, test.y, scores, test.landmark, band_cut_points(model), MODEL_SCORES
-        ),
-        test_labels=test.y,
-        test_scores=scores,
-        test_contributions=explanation.contributions,
-        test_features=test.features,
-        n_trees=model.booster.num_trees(),
-        n_train_rows=n_train_rows,
-        n_calibration_rows=len(rows["calibration"].y),
     )

@@ -16,7 +16,6 @@ import markdown
 
 from features.registry import FEATURE_NAMES, feature
 from training.boosting import BoosterParameters
-from training.characteristics import missing_shares
 from training.fitting import FittedModel
 from training.sample_size import MIN_EVENTS_PER_PARAMETER
 
@@ -99,7 +98,7 @@ def render_model_card(
         definitions=fitted.definitions,
         flow=fitted.flow.to_dict("records"),
         characteristics=fitted.characteristics,
-        missing=missing_shares(fitted.evaluations["dropout"].test_features),
+        missing=fitted.evaluations["dropout"].test_missing,
         sample_size=fitted.sample_size,
         min_events_per_parameter=MIN_EVENTS_PER_PARAMETER,
         parameters={outcome: asdict(values) for outcome, values in (parameters or {}).items()},

@@ -20,6 +20,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
 from training.decision_curves import TREAT_ALL, TREAT_NONE
+from training.held_out import BEESWARM_ROWS
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 LINE_STYLES = ("-", "--", ":", "-.")
@@ -28,8 +29,6 @@ DEFAULT_STRATEGIES: dict[str, dict[str, object]] = {
     TREAT_ALL: {"color": "grey", "linestyle": "--", "linewidth": 0.9},
     TREAT_NONE: {"color": "black", "linestyle": "-", "linewidth": 0.6},
 }
-#: Test rows drawn in a SHAP beeswarm.
-BEESWARM_ROWS = 20_000
 
 
 def roc_figure(y: np.ndarray, scores: dict[str, np.ndarray], title: str, path: Path) -> Path:

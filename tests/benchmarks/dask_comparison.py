@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
 import resource
 import sys
 from pathlib import Path
@@ -23,6 +24,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from harness import ROOT, measure
 from run_all import cli, environment
+
+# The cluster starts in this process: its scheduler and workers must unpickle this
+# checkout's modules, not those of another install of the package in the same venv.
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = str(ROOT)
 
 PATHS = {"single": "single machine", "dask": "Dask LocalCluster, 2 workers"}
 
@@ -58,7 +64,7 @@ def _run_path(path: str, data: Path, work: Path, clients: int) -> dict[str, floa
     return {
         "training_seconds": trained.seconds,
         "training_peak_mib": trained.peak_rss_mib,
-        "worker_peak_mib": sum(workers.values()),
+        "worker_peaks_mib": sorted(workers.values()),
         "scoring_seconds": scored.seconds,
     }
 
@@ -71,8 +77,9 @@ def _table(records: dict[int, dict[str, dict[str, float | str]]], work: Path) ->
         "Training includes validation, features, both models, calibration, evaluation and "
         "MLflow logging. Scoring writes every client's latest landmark with explanations; its "
         "rows/s count the whole command (start-up, validation, features, explanations, "
-        "writing). Peak memory is the command's own process; for Dask, the two workers' peaks "
-        "(separate processes, over training and scoring) follow the plus sign. These runs take "
+        "writing). Peak memory is the command's own process; for Dask, each worker's peak "
+        "(separate processes, over training and scoring) follows the plus sign; figures "
+        "recorded before issue 20 show the two workers' sum. These runs take "
         "about an hour, so `make bench` shows the figures last recorded, with their date.",
         "",
         "| clients | path | training | peak memory | scoring with explanations | scored rows/s "
@@ -85,8 +92,10 @@ def _table(records: dict[int, dict[str, dict[str, float | str]]], work: Path) ->
                 continue
             row = figures[path]
             memory = f"{row['training_peak_mib']:,.0f} MiB"
-            if row["worker_peak_mib"]:
-                memory += f" + {row['worker_peak_mib']:,.0f} MiB"
+            # Figures recorded before issue 20 kept only the workers' sum.
+            peaks = row.get("worker_peaks_mib") or [row.get("worker_peak_mib", 0)]
+            if any(peaks):
+                memory += " + " + " / ".join(f"{peak:,.0f}" for peak in peaks) + " MiB"
             rows = pyarrow.dataset.dataset(_scores(work, path, clients)).count_rows()
             lines.append(
                 f"| {clients:,} | {name} | {row['training_seconds']:,.0f} s | {memory} "

@@ -8,8 +8,9 @@
 3. fit each booster with `DaskLGBMClassifier` on the training rows minus the early-stopping
    clients, one partition per worker, each worker holding the same copy of the
    early-stopping rows, so every worker stops at the same round a single machine would;
-4. calibrate, band and evaluate on the driver, on the calibration and test rows, which are
-   gathered (they are 40 % of clients and never trained on).
+4. calibrate, band and evaluate on the driver from the margins, labels and scores of the
+   calibration and test rows, computed where the rows live
+   (`training.distributed.held_out`): the driver never holds the held-out feature rows.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from data_schemas.buckets import BucketedTables, pinned, worker_addresses
 from data_schemas.tables import ClinicTables
 from features.labels import OUTCOMES, OutcomeDefinitions, landmark_labels
-from features.landmarks import LandmarkFeatureBuilder, by_landmark
+from features.landmarks import LandmarkFeatureBuilder
 from features.registry import categorical_names, monotone_constraints
 from features.therapist_history import (
     client_folds,
@@ -40,24 +41,24 @@ from features.therapist_history import (
 from models.outcome import OutcomeModel
 from training.boosting import BoosterParameters, early_stopping_clients
 from training.characteristics import baseline_characteristics
+from training.distributed.held_out import (
+    calibration_margins,
+    fitted_baselines,
+    reference_on_cluster,
+    scored_test,
+)
 from training.evaluation import BootstrapCluster
 from training.fitting import (
     FittedModel,
-    LabelledRows,
-    OutcomeEvaluation,
     TrainingPlan,
     assemble,
-    calibrated_outcome,
-    evaluate_outcome,
     oracle_applies,
     subset,
 )
 from training.flow import add_counts, flow_counts, participant_flow
+from training.held_out import OutcomeEvaluation, calibrated_outcome, evaluate_scored
 from training.splits import SplitStrategy
 from training.subgroups import MIN_SUBGROUP_EVENTS
-
-#: Training rows gathered to fit the comparison baselines (a seeded sample when more).
-BASELINE_ROWS = 200_000
 
 
 def clients_of(tables: ClinicTables) -> pd.DataFrame:
@@ -158,6 +159,17 @@ def _labelled_rows_of(rows: pd.DataFrame, outcome: str, clients: frozenset[str])
     return rows[rows["client_id"].isin(clients) & rows[f"label_{outcome}"].notna()]
 
 
+def _labelled_training(rows: pd.DataFrame, outcome: str) -> tuple[np.ndarray, int]:
+    """A bucket's training clients with a label for the outcome, and their labelled rows."""
+    label = rows[f"label_{outcome}"].notna().to_numpy()
+    kept = rows["client_id"].to_numpy(dtype=object)[label & (rows["part"] == "train").to_numpy()]
+    return np.unique(kept), len(kept)
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(parts)
+
+
 def _worker_rows(parts: list[pd.DataFrame], outcome: str, stop: frozenset[str]) -> pd.DataFrame:
     """One worker's training rows for an outcome: all its buckets in one partition."""
     return pd.concat([_training_rows(part, outcome, stop) for part in parts])
@@ -184,7 +196,6 @@ def _fit_distributed_booster(
     row_parts: list[Future],
     outcome: str,
     stop: Future,
-    stop_rows: pd.DataFrame,
     parameters: BoosterParameters,
     seed: int,
     names: list[str],
@@ -210,12 +221,16 @@ def _fit_distributed_booster(
         for i, worker in enumerate(workers)
         if row_parts[i :: len(workers)]
     ]
+    # Each worker gathers the early-stopping rows from the buckets itself (not pure: one
+    # copy per worker, never through the driver).
+    stop_parts = client.map(_labelled_rows_of, row_parts, outcome=outcome, clients=stop)
     validation = [
-        client.scatter(stop_rows, workers=[worker], hash=False)
+        client.submit(_concat, stop_parts, workers=[worker], pure=False)
         for worker in workers[: len(training)]
     ]
-    train = dd.from_delayed(training, meta=stop_rows.iloc[:0], verify_meta=False)
-    stop_set = dd.from_delayed(validation, meta=stop_rows.iloc[:0], verify_meta=False)
+    meta = _rows_meta(names)
+    train = dd.from_delayed(training, meta=meta, verify_meta=False)
+    stop_set = dd.from_delayed(validation, meta=meta, verify_meta=False)
     label = f"label_{outcome}"
     params = parameters.lightgbm_params(seed, monotone_constraints(names, outcome))
     params.pop("num_threads")  # LightGBM's Dask layer uses each worker's own thread count
@@ -233,15 +248,6 @@ def _fit_distributed_booster(
         )
     booster = classifier.to_local().booster_
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
-
-
-def _baseline_sample(
-    client: Client, rows: dd.DataFrame, outcome: str, n_rows: int, seed: int
-) -> pd.DataFrame:
-    train = rows.map_partitions(_training_rows, outcome, frozenset(), meta=rows._meta)
-    if n_rows > BASELINE_ROWS:
-        train = train.sample(frac=BASELINE_ROWS / n_rows, random_state=seed)
-    return client.compute(train).result()
 
 
 def fit_and_evaluate_on_cluster(
@@ -280,7 +286,6 @@ def fit_and_evaluate_on_cluster(
             clients[clients["client_id"].isin(split.train)], tables.therapists, first_ratings
         )
     )
-    no_sessions = first_ratings.iloc[:0]
     roles = pd.DataFrame(
         {"part": split.part_of(clients["client_id"])}, index=clients["client_id"].to_numpy()
     )
@@ -306,49 +311,42 @@ def fit_and_evaluate_on_cluster(
     )
     names = list(builder.get_feature_names_out())
     rows = dd.from_delayed(row_parts, meta=_rows_meta(names), verify_meta=False)
-    held_out = by_landmark(client.compute(rows[rows["part"] != "train"]).result())
-    training = client.compute(
-        rows[rows["part"] == "train"][["client_id", *(f"label_{o}" for o in OUTCOMES)]]
-    ).result()
 
     outcome_models: dict[str, OutcomeModel] = {}
     evaluations: dict[str, OutcomeEvaluation] = {}
     for outcome in tqdm(OUTCOMES, desc="training outcomes (dask)", unit="outcome"):
-        label = f"label_{outcome}"
-        labelled = training[training[label].notna()]
-        stop = early_stopping_clients(labelled["client_id"].to_numpy(dtype=object), seed)
+        labelled = client.gather(client.map(_labelled_training, row_parts, outcome=outcome))
+        n_train_rows = sum(n for _, n in labelled)
+        stop = early_stopping_clients(np.concatenate([ids for ids, _ in labelled]), seed)
         # Sent once to every worker: 15 % of training clients, too many to copy into tasks.
         [stop_on_workers] = client.scatter([stop], broadcast=True)
-        stop_rows = pd.concat(
-            client.gather(
-                client.map(_labelled_rows_of, row_parts, outcome=outcome, clients=stop_on_workers)
-            )
-        )
         booster = _fit_distributed_booster(
             client,
             row_parts,
             outcome,
             stop_on_workers,
-            stop_rows,
             parameters.get(outcome, BoosterParameters()),
             seed,
             names,
         )
-        parts = {
-            "train": by_landmark(_baseline_sample(client, rows, outcome, len(labelled), seed)),
-            "calibration": held_out[held_out["part"] == "calibration"],
-            "test": held_out[held_out["part"] == "test"],
-        }
-        outcome_rows = {
-            name: LabelledRows.of(frame, frame[label], names) for name, frame in parts.items()
-        }
-        outcome_models[outcome] = calibrated_outcome(outcome, booster, outcome_rows["calibration"])
-        evaluations[outcome] = evaluate_outcome(
-            outcome_models[outcome],
-            outcome_rows,
-            tables=ClinicTables(clients, tables.therapists, no_sessions),
+        calibration = calibration_margins(client, row_parts, booster, outcome, names)
+        model = calibrated_outcome(
+            outcome,
+            booster,
+            calibration["margin"].to_numpy(),
+            calibration["y"].to_numpy(),
+            calibration["landmark"].to_numpy(),
+        )
+        train = rows.map_partitions(_training_rows, outcome, frozenset(), meta=rows._meta)
+        baselines = fitted_baselines(client, train, outcome, names, n_train_rows, seed)
+        outcome_models[outcome] = model
+        evaluations[outcome] = evaluate_scored(
+            model,
+            scored_test(client, row_parts, model, baselines, names, seed),
+            clients=clients,
             oracle=oracle if oracle_applies(outcome, definitions) else None,
-            n_train_rows=len(labelled),
+            n_train_rows=n_train_rows,
+            n_calibration_rows=len(calibration),
             n_boot=n_boot,
             seed=seed,
             bootstrap_cluster=bootstrap_cluster,
@@ -372,7 +370,7 @@ def fit_and_evaluate_on_cluster(
         definitions=definitions,
         flow=flow,
         characteristics=baseline_characteristics(clients, split),
-        test_rows=held_out[held_out["part"] == "test"],
+        reference_of=reference_on_cluster(client, row_parts, names),
         bootstrap_cluster=bootstrap_cluster,
         subgroup_min_events=subgroup_min_events,
     )
