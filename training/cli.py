@@ -18,6 +18,7 @@ from data_schemas.cli import print_problems
 from data_schemas.problems import DataValidationError
 from models.store import MODEL_NAME, StoreSettings
 from training.deployed_cli import monitor, recalibrate
+from training.options import BootstrapDraws
 
 if TYPE_CHECKING:
     from training.sample_size import SampleSizeCheck
@@ -84,9 +85,7 @@ def train(
         ),
     ] = "client",
     tune: Annotated[int, typer.Option(min=0, help="Optuna trials per outcome (0 = defaults).")] = 0,
-    bootstrap: Annotated[
-        int, typer.Option(min=20, help="Bootstrap draws for the 95% intervals.")
-    ] = 200,
+    bootstrap: BootstrapDraws = 200,
     dask: Annotated[
         str | None,
         typer.Option(help="Train on this Dask scheduler (e.g. tcp://10.0.0.5:8786)."),

@@ -16,6 +16,7 @@ from data_schemas.cli import print_problems
 from data_schemas.problems import DataValidationError
 from models.store import CHAMPION_URI, MODEL_NAME, StoreSettings, configure_mlflow
 from training.follow_up import DEFAULT_FOLLOW_UP_DAYS
+from training.options import BootstrapDraws, LabelExportDate
 
 console = Console()
 errors = Console(stderr=True)
@@ -42,13 +43,7 @@ def monitor(
             formats=["%Y-%m-%d"], help="Only landmark rows whose session is on or after this date."
         ),
     ] = None,
-    as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            formats=["%Y-%m-%d"],
-            help="Export date for the labels (default: the latest date in the data).",
-        ),
-    ] = None,
+    as_of: LabelExportDate = None,
     audit: Annotated[
         Path | None,
         typer.Option(
@@ -57,9 +52,7 @@ def monitor(
             dir_okay=False,
         ),
     ] = None,
-    bootstrap: Annotated[
-        int, typer.Option(min=20, help="Bootstrap draws for the 95% intervals.")
-    ] = 200,
+    bootstrap: BootstrapDraws = 200,
     min_events: Annotated[
         int,
         typer.Option(
@@ -165,16 +158,8 @@ def recalibrate(
             help="intercept (the clinic's base rate differs) or logistic (also the slope)."
         ),
     ] = "intercept",
-    as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            formats=["%Y-%m-%d"],
-            help="Export date for the labels (default: the latest date in the data).",
-        ),
-    ] = None,
-    bootstrap: Annotated[
-        int, typer.Option(min=20, help="Bootstrap draws for the 95% intervals.")
-    ] = 200,
+    as_of: LabelExportDate = None,
+    bootstrap: BootstrapDraws = 200,
     follow_up_days: Annotated[
         int,
         typer.Option(
