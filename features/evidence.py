@@ -30,3 +30,9 @@ VIOLENCE_HISTORY = (
     "Past violence and current substance misuse are among the strongest risk factors for "
     "violence (Witt, van Dorn & Fazel 2013, PLoS One 8(2): e55942)"
 )
+
+#: Outcomes recorded only while a client is in care: incidents. A client who stops
+#: attending has fewer days on which one could be recorded, so attendance's association
+#: with them is the record's, not the client's ("missed a session; this lowers the violence
+#: risk" would mislead). Attendance stays in the model and the waterfall, never a reason.
+RECORDED_ONLY_IN_CARE = ("violence",)

@@ -18,7 +18,10 @@ the full table and the waterfall, as associations in the model, never as causes.
 
 Where the literature gives a direction, `directions` declares it per outcome (+1: a higher
 value never lowers the risk; -1: never raises it) with its source, and the boosters are
-trained under that monotone constraint, so no explanation can contradict the evidence.
+trained under that monotone constraint: changing one directed feature never moves a risk
+against the evidence. TreeSHAP can still share an effect among related features with a
+sign the evidence rules out; `FeatureSpec.evidence` reads each contribution against the
+feature's `read_against` point, and no sentence names one that contradicts it.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "The earliest alliance rating in sessions 1..k, standardised within its questionnaire.",
         _EPISODE,
         **_BETTER_ALLIANCE,
+        reason_when_missing=True,
     ),
     _numeric(
         "alliance_z_last",
@@ -97,6 +101,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "The most recent alliance rating in sessions 1..k, standardised within its questionnaire.",
         _EPISODE,
         **_BETTER_ALLIANCE,
+        reason_when_missing=True,
     ),
     _numeric(
         "alliance_z_mean",
@@ -105,6 +110,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "Mean of the standardised alliance ratings in sessions 1..k.",
         _EPISODE,
         **_BETTER_ALLIANCE,
+        reason_when_missing=True,
     ),
     _numeric(
         "alliance_z_min",
@@ -113,6 +119,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "Lowest standardised alliance rating in sessions 1..k.",
         _EPISODE,
         **_BETTER_ALLIANCE,
+        reason_when_missing=True,
     ),
     _numeric(
         "alliance_z_slope",
@@ -122,6 +129,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "needs at least two ratings. A rising alliance never raises a risk.",
         _EPISODE,
         **_BETTER_ALLIANCE,
+        read_against=0.0,
     ),
     _numeric(
         "alliance_largest_drop",
@@ -132,6 +140,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "alliance rupture (Safran & Muran 2000). Needs at least two ratings.",
         _EPISODE,
         **evidence.directions(evidence.RUPTURE, dropout=1, violence=1),
+        read_against=0.0,
     ),
     _numeric(
         "alliance_recovery_since_drop",
@@ -142,6 +151,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "Needs at least two ratings.",
         _EPISODE,
         **evidence.directions(evidence.RUPTURE, dropout=-1, violence=-1),
+        read_against=0.0,
     ),
     _binary(
         "alliance_reliable_fall",
@@ -161,12 +171,13 @@ FEATURES: tuple[FeatureSpec, ...] = (
         _EPISODE,
         **evidence.directions(evidence.ALLIANCE_LEVEL, dropout=1, violence=1),
     ),
+    # How the record was kept, like the questionnaire: background, never a reason.
     _numeric(
         "alliance_n_rated",
         "Sessions with an alliance rating",
         "sessions",
         "Number of sessions among 1..k with an alliance rating.",
-        _EPISODE,
+        _BACKGROUND,
     ),
     _categorical(
         "alliance_instrument_last",
@@ -189,6 +200,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "Number of sessions among 1..k the client did not attend.",
         _EPISODE,
         **evidence.directions(evidence.ATTENDANCE, dropout=1),
+        not_a_reason_for=evidence.RECORDED_ONLY_IN_CARE,
+        read_against=0.0,
     ),
     _binary(
         "latest_session_missed",
@@ -196,6 +209,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "Whether the client did not attend session k.",
         _EPISODE,
         **evidence.directions(evidence.ATTENDANCE, dropout=1),
+        not_a_reason_for=evidence.RECORDED_ONLY_IN_CARE,
     ),
     _numeric(
         "days_since_intake",

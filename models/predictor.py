@@ -165,6 +165,12 @@ class AllianceRiskModel:
             validation,
         )
 
+    def typical_values(self) -> dict[str, float]:
+        """Each numeric feature's mean in the reference rows: what an explanation's
+        contributions are read against. Empty for models registered without a profile."""
+        reference = self.metadata.reference
+        return reference.typical_values() if reference is not None else {}
+
     def predict_history(self, history: ClientHistory) -> ClientPrediction:
         """One client's answer, the path the API takes: no pandas, one feature row."""
         warnings: list[str] = []

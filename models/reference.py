@@ -11,6 +11,7 @@ client's data and stays small.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,10 @@ class Distribution:
     shares: tuple[float, ...]
     missing_share: float
     n_rows: int
+    #: Mean of the rows with a value (numbers only): the typical value an explanation's
+    #: contributions are read against. None for categories, and in profiles recorded
+    #: before it was kept (the class default fills it when they are unpickled).
+    mean: float | None = None
 
     @classmethod
     def of_numbers(cls, values: np.ndarray) -> Distribution:
@@ -46,7 +51,9 @@ class Distribution:
             if len(present)
             else ()
         )
-        reference = cls("numeric", edges, (), (), _missing(values), len(values))
+        # fsum: correctly rounded, so rows gathered in any order give the same mean.
+        mean = math.fsum(present) / len(present) if len(present) else None
+        reference = cls("numeric", edges, (), (), _missing(values), len(values), mean)
         return reference._with_shares(reference.counts(values)[0])
 
     @classmethod
@@ -68,6 +75,7 @@ class Distribution:
             tuple(float(s) for s in shares),
             self.missing_share,
             self.n_rows,
+            self.mean,
         )
 
     def counts(self, values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -147,6 +155,14 @@ class ReferenceProfile:
             validation=validation,
             n_rows=n_rows,
         )
+
+    def typical_values(self) -> dict[str, float]:
+        """Each numeric feature's mean among the reference rows with a value."""
+        return {
+            name: distribution.mean
+            for name, distribution in self.features.items()
+            if distribution.mean is not None
+        }
 
 
 def distribution_of(name: str, values: np.ndarray) -> Distribution:

@@ -10,7 +10,7 @@ import pytest
 
 from data_schemas.histories import HistoryNotFoundError, history_from_tables
 from features.registry import feature, format_value
-from models.predictor import NotPredictableError
+from models.predictor import NotPredictableError, OutcomePrediction
 from service.answers.predictions import predict
 from service.answers.schemas import Contribution, Explanation
 from service.model.holder import ServedModel
@@ -21,26 +21,34 @@ pytestmark = pytest.mark.slow
 
 
 def _explanation_one_by_one(
-    names: tuple[str, ...], values: np.ndarray, contributions: np.ndarray, base: float, logit: float
+    outcome: OutcomePrediction,
+    names: tuple[str, ...],
+    values: np.ndarray,
+    typical: dict[str, float],
 ) -> Explanation:
     """The explanation as the service built it until 2026-12: each contribution on its own."""
     rows = []
+    contributions = outcome.contributions
     for i in np.argsort(-np.abs(contributions), kind="stable"):
         spec = feature(names[i])
         value, phi = float(values[i]), float(contributions[i])
+        recorded = None if math.isnan(value) else value
+        evidence = spec.evidence(outcome.outcome, recorded, phi, typical.get(spec.name))
         rows.append(
             Contribution.model_construct(
                 feature=spec.name,
                 label=spec.label,
                 unit=spec.unit,
-                value=None if math.isnan(value) else value,
+                value=recorded,
                 display_value=format_value(spec.name, value),
                 contribution=phi,
                 direction="raises" if phi > 0 else ("lowers" if phi < 0 else "neutral"),
+                evidence=evidence,
+                reason=spec.is_reason(outcome.outcome, recorded, phi, evidence),
                 group=spec.group.value,
             )
         )
-    return Explanation(base_value=base, logit=logit, contributions=rows)
+    return Explanation(base_value=outcome.base_value, logit=outcome.logit, contributions=rows)
 
 
 def test_explanations_are_byte_identical_to_those_built_one_contribution_at_a_time(
@@ -60,11 +68,10 @@ def test_explanations_are_byte_identical_to_those_built_one_contribution_at_a_ti
             prediction = model.predict_history(history)
             for name, outcome in prediction.outcomes.items():
                 before = _explanation_one_by_one(
+                    outcome,
                     prediction.feature_names,
                     prediction.feature_values,
-                    outcome.contributions,
-                    outcome.base_value,
-                    outcome.logit,
+                    model.typical_values(),
                 )
                 explanation = answer.predictions[name].explanation
                 assert explanation.model_dump_json() == before.model_dump_json()

@@ -11,10 +11,12 @@ from data_schemas.examples import EXAMPLE_HISTORY
 from data_schemas.histories import HistoryNotFoundError, history_from_tables
 from data_schemas.records import ClientHistory
 from features.alliance_norms import AllianceNorms
-from features.registry import feature
+from features.registry import FEATURES, feature
+from features.spec import FeatureGroup
 from service.answers.schemas import Contribution
+from service.reports.charts import waterfall_label
 from service.reports.conversation import MAX_POINTS, OPEN_QUESTION, conversation_points
-from service.reports.factors import Factor, top_factors
+from service.reports.factors import DESCRIBED, Factor, top_factors
 from service.reports.series import session_series
 from service.routes.reports import negotiate
 from training.synthetic import SyntheticCohort
@@ -46,7 +48,9 @@ def history_with(scores: list[float | None], instrument: str = "WAI-SR") -> Clie
     return ClientHistory.model_validate(body)
 
 
-def contribution(name: str, value: float | None, phi: float) -> Contribution:
+def contribution(
+    name: str, value: float | None, phi: float, outcome: str = "dropout"
+) -> Contribution:
     spec = feature(name)
     return Contribution(
         feature=name,
@@ -56,6 +60,8 @@ def contribution(name: str, value: float | None, phi: float) -> Contribution:
         display_value="shown",
         contribution=phi,
         direction="raises" if phi > 0 else "lowers",
+        evidence=(evidence := spec.evidence(outcome, value, phi, typical=0.0)),
+        reason=spec.is_reason(outcome, value, phi, evidence),
         group=spec.group.value,
     )
 
@@ -92,7 +98,12 @@ def test_alliance_fall_is_described_on_the_instrument_scale() -> None:
     ("name", "value", "display", "expected"),
     [
         ("days_since_intake", 21.0, "21", "21 days have passed from intake to session 3"),
-        ("alliance_n_rated", 3.0, "3", "Sessions with an alliance rating: 3 sessions"),
+        (
+            "gad7_change",
+            1.0,
+            "+1",
+            "The GAD-7 anxiety score has risen by 1 point since the first score",
+        ),
     ],
 )
 def test_episode_factors_read_as_sentences_about_the_sessions(
@@ -104,6 +115,48 @@ def test_episode_factors_read_as_sentences_about_the_sessions(
     assert factor.sentence == (
         f"{expected}; this lowers the estimated risk of a violent incident toward others."
     )
+
+
+def test_a_fall_given_a_negative_share_is_never_a_reason() -> None:
+    """TreeSHAP gave the README example's fall -0.07 for dropout: it is no sentence, the
+    next factor that agrees with the evidence is, and the waterfall marks the bar."""
+    series = session_series(ClientHistory.model_validate(EXAMPLE_HISTORY), 3, NORMS)
+    fall = contribution("alliance_largest_drop", 1.7, -0.07)
+    latest = contribution("alliance_z_last", -1.3, 0.2)
+    assert fall.evidence == "contradicts"
+    assert [f.feature for f in top_factors("dropout", [latest, fall], series)] == [
+        "alliance_z_last"
+    ]
+    assert waterfall_label(fall).startswith("(*) ")
+    assert waterfall_label(latest) == latest.label
+
+
+def test_every_factor_of_this_episode_has_a_sentence_of_its_own() -> None:
+    episode = {spec.name for spec in FEATURES if spec.group is FeatureGroup.EPISODE}
+    assert episode == DESCRIBED
+
+
+def test_attendance_is_never_a_reason_for_the_violence_estimate() -> None:
+    """Incidents are recorded only while a client is in care: a missed session "lowering
+    the violence risk" is the record's doing, not the client's."""
+    series = session_series(ClientHistory.model_validate(EXAMPLE_HISTORY), 3, NORMS)
+    latest = contribution("latest_session_missed", 1.0, -0.2, outcome="violence")
+    assert top_factors("violence", [latest], series) == []
+    latest = contribution("latest_session_missed", 1.0, 0.2, outcome="dropout")
+    assert [f.feature for f in top_factors("dropout", [latest], series)] == [latest.feature]
+
+
+def test_a_factor_with_nothing_to_tell_is_no_sentence() -> None:
+    """The PCOMS cut-off of a WAI-SR client is not recorded, and a change needs two scores:
+    no "not recorded" sentence for either."""
+    series = session_series(ClientHistory.model_validate(EXAMPLE_HISTORY), 3, NORMS)
+    alert = contribution("alliance_alert", None, -0.05, outcome="violence")
+    change = contribution("gad7_change", None, 0.04, outcome="violence")
+    latest = contribution("gad7_last", 15.0, 0.03, outcome="violence")
+    assert not alert.reason
+    assert [f.feature for f in top_factors("violence", [alert, change, latest], series)] == [
+        "gad7_last"
+    ]
 
 
 @pytest.mark.parametrize(

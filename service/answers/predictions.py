@@ -69,7 +69,10 @@ def _described(name: str) -> dict[str, str]:
 
 
 def _explanation(
-    names: tuple[str, ...], values: np.ndarray, outcome: OutcomePrediction
+    names: tuple[str, ...],
+    values: np.ndarray,
+    outcome: OutcomePrediction,
+    typical: dict[str, float],
 ) -> Explanation:
     """The outcome's explanation: each feature's contribution, largest first.
 
@@ -80,15 +83,21 @@ def _explanation(
     order = np.argsort(-np.abs(contributions), kind="stable")
     rows = []
     for i in order:
+        name = names[i]
+        spec = feature(name)
         value = float(values[i])
+        recorded = None if math.isnan(value) else value
         phi = float(contributions[i])
+        evidence = spec.evidence(outcome.outcome, recorded, phi, typical.get(name))
         rows.append(
             {
-                **_described(names[i]),
-                "value": None if math.isnan(value) else value,
-                "display_value": format_value(names[i], value),
+                **_described(name),
+                "value": recorded,
+                "display_value": format_value(name, value),
                 "contribution": phi,
                 "direction": "raises" if phi > 0 else ("lowers" if phi < 0 else "neutral"),
+                "evidence": evidence,
+                "reason": spec.is_reason(outcome.outcome, recorded, phi, evidence),
             }
         )
     return Explanation.model_validate(
@@ -97,9 +106,10 @@ def _explanation(
 
 
 def episode_factors(contributions: list[Contribution]) -> list[Contribution]:
-    """The factors of this episode so far that move the estimate, largest first: the only
-    ones a summary, a report's main factors, a conversation point or a card names."""
-    return [c for c in contributions if c.group == "episode" and c.direction != "neutral"]
+    """The contributions that may be named as reasons (`FeatureSpec.is_reason`), largest
+    first: the only ones a summary, a report's main factors, a conversation point or a
+    card names."""
+    return [c for c in contributions if c.reason]
 
 
 def leading_factor(contributions: list[Contribution]) -> Contribution | None:
@@ -115,8 +125,11 @@ def build_response(
 ) -> PredictionResponse:
     """The full answer for one client."""
     results = {}
+    typical = served.predictor.typical_values()
     for name, outcome in prediction.outcomes.items():
-        explanation = _explanation(prediction.feature_names, prediction.feature_values, outcome)
+        explanation = _explanation(
+            prediction.feature_names, prediction.feature_values, outcome, typical
+        )
         top = leading_factor(explanation.contributions)
         bands = served.predictor.outcomes[name].thresholds
         thresholds = bands.at(prediction.landmark)

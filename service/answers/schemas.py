@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from features.spec import Evidence
+
 
 class _Response(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -29,6 +31,24 @@ class Contribution(_Response):
     display_value: str = Field(description="The client's value as a person reads it.")
     contribution: float = Field(description="SHAP contribution in calibrated log-odds.")
     direction: Literal["raises", "lowers", "neutral"]
+    evidence: Evidence | None = Field(
+        default=None,
+        description="'agrees' or 'contradicts': whether this contribution moves the estimate "
+        "the way the literature says this feature does, given whether the value is above or "
+        "below the model's typical value. TreeSHAP shares one effect among related features "
+        "(the alliance's level, fall and trend), so one of them can come out against the "
+        "evidence although the model never moves a risk that way when the feature alone "
+        "changes; summaries, reports and cards never name such a factor. Null where the "
+        "literature gives no direction or the value is missing or typical.",
+    )
+    reason: bool = Field(
+        default=False,
+        description="Whether summaries, reports and cards may name this contribution as a "
+        "reason: a factor of this episode so far that moves the estimate, does not "
+        "contradict the evidence, and acts through the client rather than through how the "
+        "outcome is recorded (attendance is never a reason for the violence estimate: "
+        "incidents are recorded only while a client is in care).",
+    )
     group: Literal["episode", "background"] = Field(
         description="'episode': this episode so far (alliance, attendance, anxiety), what a "
         "clinician can see change and act on; 'background': who the client and therapist are "

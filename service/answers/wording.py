@@ -70,6 +70,15 @@ BACKGROUND_NOTE = (
     "causes, and not something to change; they are shown so the estimate can be checked."
 )
 
+SHARED_EFFECT_NOTE = (
+    "A factor marked (*) moves this estimate against the direction research gives it (a "
+    "fall in the alliance lowering a risk, say). Exact SHAP values share one effect among "
+    "related measures, such as the alliance's latest level, lowest level and largest fall, "
+    "and one of them can come out with the opposite sign. The model itself never moves a "
+    "risk that way when that factor alone changes, and such factors are not named as "
+    "reasons on the first page."
+)
+
 
 def summary_sentence(
     outcome: str,

@@ -243,6 +243,17 @@ def session_alt(series: SessionSeries) -> str:
     return " ".join(parts)
 
 
+#: Factors a waterfall shows one by one; the rest make one bar.
+WATERFALL_FACTORS = 8
+
+
+def waterfall_label(c: Contribution) -> str:
+    """A bar's label: background factors say so, and a contribution against the evidence
+    is marked (*), which the page's note explains."""
+    label = f"{c.label} (background)" if c.group == "background" else c.label
+    return f"(*) {label}" if c.evidence == "contradicts" else label
+
+
 def waterfall(
     outcome: str,
     title: str,
@@ -250,21 +261,14 @@ def waterfall(
     log_odds: float,
     contributions: list[Contribution],
     *,
-    shown: int = 8,
+    shown: int = WATERFALL_FACTORS,
 ) -> Chart:
     """From the model's average to this client's risk, one factor at a time (log-odds axis
     labelled in probabilities, so every step is exact). The start is the average over the
     training clients at all sessions, not only at this one; background factors say so."""
     top = contributions[:shown]
     rest = sum(c.contribution for c in contributions[shown:])
-    steps = [
-        (
-            f"{c.label} (background)" if c.group == "background" else c.label,
-            c.display_value,
-            c.contribution,
-        )
-        for c in top
-    ]
+    steps = [(waterfall_label(c), c.display_value, c.contribution) for c in top]
     steps.append((f"All {len(contributions) - shown} other factors", "", rest))
 
     def draw(figure: Figure) -> None:

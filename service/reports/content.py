@@ -24,11 +24,18 @@ from service.answers.wording import (
     BAND_WORDS,
     DECISION_SUPPORT_NOTICE,
     OUTCOME_TITLES,
+    SHARED_EFFECT_NOTE,
     one_in,
     percent,
 )
 from service.model.holder import ServedModel
-from service.reports.charts import Chart, risk_gauge, session_chart, waterfall
+from service.reports.charts import (
+    WATERFALL_FACTORS,
+    Chart,
+    risk_gauge,
+    session_chart,
+    waterfall,
+)
 from service.reports.conversation import ConversationPoint, conversation_points
 from service.reports.factors import Factor, top_factors
 from service.reports.series import (
@@ -117,6 +124,8 @@ class ReportContent:
     session_chart: Chart
     rupture_rule: str
     background_note: str
+    #: Said under the waterfalls when one of their bars runs against the evidence.
+    shared_effect_note: str | None
     factors: dict[str, list[Factor]]
     conversation: list[ConversationPoint]
     metrics: list[MetricView]
@@ -184,6 +193,15 @@ def _risks(answer: PredictionResponse) -> list[RiskView]:
     return risks
 
 
+def _any_shown_against_evidence(answer: PredictionResponse) -> bool:
+    """Whether a waterfall shows a bar marked (*), which then needs its note."""
+    return any(
+        c.evidence == "contradicts"
+        for result in answer.predictions.values()
+        for c in result.explanation.contributions[:WATERFALL_FACTORS]
+    )
+
+
 def build_report(
     served: ServedModel,
     history: ClientHistory,
@@ -244,6 +262,7 @@ def build_report(
         session_chart=session_chart(series),
         rupture_rule=rupture_rule(norms),
         background_note=BACKGROUND_NOTE,
+        shared_effect_note=SHARED_EFFECT_NOTE if _any_shown_against_evidence(answer) else None,
         factors=factors,
         conversation=conversation_points(
             [f for outcome_factors in factors.values() for f in outcome_factors], series

@@ -1,10 +1,10 @@
 """The largest SHAP contributions, written as sentences a clinician reads at a glance.
 
-Alliance, attendance and anxiety factors are described from the sessions themselves, on
-each questionnaire's own scale ("The alliance score fell from 48 to 36 (WAI-SR) between
-sessions 2 and 3"); every other factor is its registry label and display value. Each
-sentence ends with what the factor does to the estimate, never with a claim about the
-person.
+Every factor of this episode so far (alliance, attendance, anxiety, distress) is described
+from the sessions themselves, on each questionnaire's own scale ("The alliance score fell
+from 48 to 36 (WAI-SR) between sessions 2 and 3"). Each sentence ends with what the factor
+does to the estimate, never with a claim about the person; only contributions that may be
+named as reasons (`episode_factors`) become sentences.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from service.answers.predictions import episode_factors
 from service.answers.schemas import Contribution
 from service.answers.wording import RISK_NOUNS
 from service.reports.series import DISTRESS_MAX, GAD7_MAX, SessionPoint, SessionSeries, number
@@ -34,6 +35,9 @@ class Factor:
     sentence: str
 
 
+#: Describes one factor from the sessions. Called only for contributions that may be
+#: named as reasons, so a missing value reaches only features whose absence is a sign
+#: (`FeatureSpec.reason_when_missing`); None: nothing to tell (no fall to recover from).
 Describe = Callable[[SessionSeries, Contribution], str | None]
 
 
@@ -47,8 +51,6 @@ def _alliance(series: SessionSeries, point: SessionPoint) -> str:
 
 def _largest_drop(series: SessionSeries, c: Contribution) -> str | None:
     fall = series.largest_fall
-    if c.value is None:
-        return "There are fewer than two alliance ratings, so no change can be seen yet"
     if fall is None:
         return "The alliance score has not fallen between rated sessions so far"
     text = (
@@ -60,7 +62,7 @@ def _largest_drop(series: SessionSeries, c: Contribution) -> str | None:
 
 def _recovery(series: SessionSeries, c: Contribution) -> str | None:
     fall = series.largest_fall
-    if c.value is None or fall is None:
+    if fall is None:
         return None
     after = [p for p in series.standardised if p.number >= fall.to_session]
     lowest = min(after, key=lambda p: p.alliance_z)
@@ -111,8 +113,6 @@ def _mean_alliance(series: SessionSeries, c: Contribution) -> str | None:
 
 
 def _slope(series: SessionSeries, c: Contribution) -> str | None:
-    if c.value is None:
-        return "There are fewer than two alliance ratings, so no trend can be seen yet"
     rated = _on_scale(series)
     sessions = [n for n, _ in rated]
     values = [v for _, v in rated]
@@ -130,8 +130,6 @@ def _slope(series: SessionSeries, c: Contribution) -> str | None:
 
 
 def _reliable_fall(series: SessionSeries, c: Contribution) -> str | None:
-    if c.value is None:
-        return None
     ruptures = series.ruptures
     if not ruptures:
         return (
@@ -147,8 +145,6 @@ def _reliable_fall(series: SessionSeries, c: Contribution) -> str | None:
 
 
 def _alert(series: SessionSeries, c: Contribution) -> str | None:
-    if c.value is None:
-        return None
     latest = series.rated[-1]
     side = "at or below" if c.value else "above"
     return (
@@ -175,16 +171,12 @@ def _latest_missed(series: SessionSeries, c: Contribution) -> str | None:
 
 def _score(name: str, maximum: int, when: str) -> Describe:
     def describe(series: SessionSeries, c: Contribution) -> str | None:
-        if c.value is None:
-            return None
         return f"The {when} {name} was {number(round(c.value, 1))} of {maximum}"
 
     return describe
 
 
 def _gad7_change(series: SessionSeries, c: Contribution) -> str | None:
-    if c.value is None:
-        return None
     if c.value == 0:
         return "The GAD-7 anxiety score has not changed since the first score"
     verb = "risen" if c.value > 0 else "fallen"
@@ -194,8 +186,6 @@ def _gad7_change(series: SessionSeries, c: Contribution) -> str | None:
 
 
 def _days(series: SessionSeries, c: Contribution) -> str | None:
-    if c.value is None:
-        return None
     return f"{int(c.value)} days have passed from intake to session {series.landmark}"
 
 
@@ -219,23 +209,15 @@ _DESCRIBE: dict[str, Describe] = {
     "pre_session_distress_last": _score("distress before a session", DISTRESS_MAX, "latest"),
     "pre_session_distress_mean": _score("distress before sessions", DISTRESS_MAX, "average"),
 }
-
-#: Units that already read well after a number ("24 clients", "29 years").
-_SPOKEN_UNITS = frozenset({"years", "clients", "sessions", "days", "episodes"})
-
-
-def _generic(c: Contribution) -> str:
-    value = c.display_value
-    if c.unit in _SPOKEN_UNITS and c.value is not None:
-        value = f"{value} {c.unit.removesuffix('s') if c.value == 1 else c.unit}"
-    return f"{c.label}: {value}"
+#: The features the report describes in sentences of their own.
+DESCRIBED = frozenset(_DESCRIBE)
 
 
-def observation(series: SessionSeries, c: Contribution) -> str:
-    """What was seen, without its effect: the first half of a factor sentence."""
-    describe = _DESCRIBE.get(c.feature)
-    described = describe(series, c) if describe is not None else None
-    return described if described is not None else _generic(c)
+def observation(series: SessionSeries, c: Contribution) -> str | None:
+    """What was seen, without its effect: the first half of a factor sentence. None when
+    there is nothing to tell a clinician (a change from a single score). Every factor of
+    this episode so far has its own description (`DESCRIBED`)."""
+    return _DESCRIBE[c.feature](series, c)
 
 
 def top_factors(
@@ -245,12 +227,16 @@ def top_factors(
     *,
     limit: int = TOP_FACTORS,
 ) -> list[Factor]:
-    """The largest contributions of this episode so far (already sorted by size) as
-    sentences; background factors are left to the full table and the waterfall."""
+    """The largest contributions of this episode so far (already sorted by size) that the
+    evidence allows (`episode_factors`), as sentences; background factors and
+    contributions against the evidence are left to the waterfall."""
     factors = []
-    for c in (c for c in contributions if c.group == "episode"):
+    for c in episode_factors(contributions):
         if len(factors) == limit or abs(c.contribution) < MIN_CONTRIBUTION:
             break
+        seen = observation(series, c)
+        if seen is None:
+            continue
         raises = c.contribution > 0
         verb = "raises" if raises else "lowers"
         factors.append(
@@ -260,8 +246,7 @@ def top_factors(
                 label=c.label,
                 contribution=c.contribution,
                 raises=raises,
-                sentence=f"{observation(series, c)}; this {verb} the estimated "
-                f"{RISK_NOUNS[outcome]}.",
+                sentence=f"{seen}; this {verb} the estimated {RISK_NOUNS[outcome]}.",
             )
         )
     return factors
