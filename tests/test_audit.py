@@ -127,10 +127,10 @@ def test_open_endpoints_are_not_audited(client: TestClient, audit_url: str) -> N
 def test_an_answer_that_cannot_be_recorded_is_not_released(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(**_: object) -> None:
+    async def broken(**_: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(client.app.state.audit_trail, "write", broken)
+    monkeypatch.setattr(client.app.state.audit_trail, "commit", broken)
     response = client.post("/v1/predictions", json=history_of("client-1"), headers=key_header())
     assert response.status_code == 503
     assert response.json()["title"] == "Audit trail unavailable"

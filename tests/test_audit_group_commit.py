@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -13,15 +16,20 @@ from service.audit.notes import AuditedClient
 from service.audit.store import AuditRecord, AuditTrail
 
 
+def call(number: int) -> dict[str, Any]:
+    """The audit record of one synthetic prediction call."""
+    return {
+        "request_id": f"request-{number}",
+        "caller": "group-commit-test",
+        "endpoint": "/v1/predictions",
+        "status": 200,
+        "model_version": "1",
+        "clients": [AuditedClient(client_id=f"synthetic-{number}")],
+    }
+
+
 def write(trail: AuditTrail, number: int) -> str:
-    trail.write(
-        request_id=f"request-{number}",
-        caller="group-commit-test",
-        endpoint="/v1/predictions",
-        status=200,
-        model_version="1",
-        clients=[AuditedClient(client_id=f"synthetic-{number}")],
-    )
+    trail.write(**call(number))
     with trail.engine.connect() as connection:
         found = connection.execute(
             select(func.count()).where(AuditRecord.request_id == f"request-{number}")
@@ -82,3 +90,25 @@ def test_records_keep_their_columns_as_the_orm_stored_them(tmp_path: Path) -> No
         ("batch", 200, "1", 0, 0, 200, '{"dropout": {"probability": 0.25, "band": "low"}}', "text"),
         ("batch", 200, "1", 1, 1, 422, "null", "text"),
     ]
+
+
+def test_commits_awaited_on_the_event_loop_share_groups_and_the_writer_stops(
+    tmp_path: Path,
+) -> None:
+    """The middleware's path: many calls await their commit at once on one event loop;
+    each returns committed, and disposing the trail stops its writer thread."""
+    trail = AuditTrail(f"sqlite:///{tmp_path / 'audit.db'}", b"k" * 32)
+
+    async def calls() -> None:
+        await asyncio.gather(*(trail.commit(**call(n)) for n in range(50)))
+
+    def writers() -> set[threading.Thread]:
+        return {thread for thread in threading.enumerate() if thread.name == "audit-writer"}
+
+    before = writers()
+    asyncio.run(calls())
+    with trail.engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(AuditRecord)).scalar_one() == 50
+    [writer] = writers() - before
+    trail.dispose()
+    assert not writer.is_alive()

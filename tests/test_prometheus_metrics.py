@@ -127,11 +127,11 @@ def test_the_model_version_and_load_time_are_shown(
 def test_audit_write_failures_are_counted(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(**_: object) -> None:
+    async def broken(**_: object) -> None:
         raise OSError("disk full")
 
     _, before = scrape(client)
-    monkeypatch.setattr(client.app.state.audit_trail, "write", broken)
+    monkeypatch.setattr(client.app.state.audit_trail, "commit", broken)
     assert (
         client.post("/v1/predictions", json=marked_history(), headers=key_header()).status_code
         == 503

@@ -9,6 +9,7 @@ import numpy as np
 
 from data_schemas.records import ClientHistory
 from features.registry import feature, format_value
+from features.spec import FeatureSpec
 from models.bands import HIGH_BAND_SHARE, MODERATE_BAND_SHARE
 from models.predictor import (
     SYNTHETIC_DATA_NOTICE,
@@ -62,10 +63,16 @@ def notices(served: ServedModel) -> list[str]:
 
 
 @lru_cache(maxsize=256)
-def _described(name: str) -> dict[str, str]:
-    """What the registry says of a feature in an answer: the same for every client."""
+def _described(name: str) -> tuple[FeatureSpec, dict[str, str]]:
+    """A feature's spec and what the registry says of it in an answer: the same for every
+    client, so looked up once."""
     spec = feature(name)
-    return {"feature": spec.name, "label": spec.label, "unit": spec.unit, "group": spec.group.value}
+    return spec, {
+        "feature": spec.name,
+        "label": spec.label,
+        "unit": spec.unit,
+        "group": spec.group.value,
+    }
 
 
 def _explanation(
@@ -84,14 +91,14 @@ def _explanation(
     rows = []
     for i in order:
         name = names[i]
-        spec = feature(name)
+        spec, described = _described(name)
         value = float(values[i])
         recorded = None if math.isnan(value) else value
         phi = float(contributions[i])
         evidence = spec.evidence(outcome.outcome, recorded, phi, typical.get(name))
         rows.append(
             {
-                **_described(name),
+                **described,
                 "value": recorded,
                 "display_value": format_value(name, value),
                 "contribution": phi,

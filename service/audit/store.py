@@ -7,11 +7,13 @@ list of known ids without the key.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
 import itertools
 import logging
+import queue
 import sqlite3
 import threading
 import time
@@ -57,6 +59,8 @@ class AuditRecord(Base):
 
 
 _INSERT = insert(AuditRecord)
+#: One call's rows and the future its caller waits on.
+_Pending = tuple[list[dict[str, Any]], Future[None]]
 
 
 def default_database_url(home: Path) -> str:
@@ -115,9 +119,10 @@ class AuditTrail:
         self._key = hmac_key
         self.engine = make_engine(url)
         self._schema_ready = False
-        self._waiting: list[tuple[list[dict[str, Any]], Future[None]]] = []
-        self._waiting_lock = threading.Lock()
-        self._commit_lock = threading.Lock()
+        self._schema_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
 
     def ensure_schema(self) -> None:
         """Check once that the database is at this code's schema revision; raise if not.
@@ -129,7 +134,7 @@ class AuditTrail:
         """
         if self._schema_ready:
             return
-        with self._commit_lock:
+        with self._schema_lock:
             if self._schema_ready:
                 return
             if self.engine.dialect.name == "sqlite":
@@ -164,7 +169,16 @@ class AuditTrail:
             raise RuntimeError("this audit trail was opened for reading only")
         return hmac.new(self._key, client_id.encode(), hashlib.sha256).hexdigest()
 
-    def write(
+    def write(self, **call: Any) -> None:
+        """Commit the call's record(s) (the keywords of `submit`); raises if the database
+        cannot take them."""
+        self.submit(**call).result()
+
+    async def commit(self, **call: Any) -> None:
+        """`write` for the event loop: awaits the commit without holding a thread."""
+        await asyncio.wrap_future(self.submit(**call))
+
+    def submit(
         self,
         *,
         request_id: str,
@@ -173,9 +187,9 @@ class AuditTrail:
         status: int,
         model_version: str | None,
         clients: Sequence[AuditedClient],
-    ) -> None:
-        """Commit the call's record(s); raises if the database cannot take them."""
-        self.ensure_schema()
+    ) -> Future[None]:
+        """Hand the call's record(s) to the writer; the future completes once a transaction
+        holding them has committed, or fails with the database's error."""
         now = dt.datetime.now(dt.UTC)
         common = {
             "recorded_at": now,
@@ -197,36 +211,55 @@ class AuditTrail:
             }
             for client in clients
         ] or [{**common, "model_version": model_version}]
-        self._commit_in_group(rows)
-
-    def _commit_in_group(self, rows: list[dict[str, Any]]) -> None:
-        """Group commit: records that arrive while a commit is running share the next one.
-
-        Each caller still returns only once a transaction holding its own records has
-        committed (or raises if it failed), so "committed before the answer" holds, while
-        concurrent requests pay for one fsync between them instead of one each. The rows
-        go in as Core INSERT statements (one per run of rows with the same columns, so
-        usually one per group): the ORM's unit of work cost more than the insert itself.
-        """
         committed: Future[None] = Future()
-        with self._waiting_lock:
-            self._waiting.append((rows, committed))
-        with self._commit_lock:
-            if not committed.done():
-                with self._waiting_lock:
-                    group, self._waiting = self._waiting, []
+        self._start_writer()
+        self._queue.put((rows, committed))
+        return committed
+
+    def _start_writer(self) -> None:
+        if self._writer is not None:
+            return
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_groups, name="audit-writer", daemon=True
+                )
+                self._writer.start()
+
+    def _write_groups(self) -> None:
+        """The writer thread. Group commit: records that arrive while a commit is running
+        share the next one, so concurrent requests pay for one fsync between them instead
+        of one each, and each caller still learns only once a transaction holding its own
+        records has committed (or that it failed). The rows go in as Core INSERT
+        statements (one per run of rows with the same columns, so usually one per group):
+        the ORM's unit of work cost more than the insert itself."""
+        while True:
+            group = [self._queue.get()]
+            while group[-1] is not None:
                 try:
-                    with self.engine.begin() as connection:
-                        in_order = (row for records, _ in group for row in records)
-                        for _, run in itertools.groupby(in_order, key=lambda row: row.keys()):
-                            connection.execute(_INSERT, list(run))
-                except Exception as error:
-                    for _, waiting in group:
-                        waiting.set_exception(error)
-                else:
-                    for _, waiting in group:
-                        waiting.set_result(None)
-        committed.result()
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = group[-1] is None
+            pending = [item for item in group if item is not None]
+            if pending:
+                self._commit(pending)
+            if stopping:
+                return
+
+    def _commit(self, group: list[_Pending]) -> None:
+        try:
+            self.ensure_schema()
+            with self.engine.begin() as connection:
+                in_order = (row for records, _ in group for row in records)
+                for _, run in itertools.groupby(in_order, key=lambda row: row.keys()):
+                    connection.execute(_INSERT, list(run))
+        except Exception as error:
+            for _, waiting in group:
+                waiting.set_exception(error)
+        else:
+            for _, waiting in group:
+                waiting.set_result(None)
 
     def records(
         self,
@@ -249,6 +282,11 @@ class AuditTrail:
         return sorted(found, key=lambda record: record.id)
 
     def dispose(self) -> None:
+        """Let the writer commit what it holds, then close the connections."""
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
         self.engine.dispose()
 
 

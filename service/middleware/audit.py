@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.audit.notes import STATE_KEY, AuditNotes
@@ -47,7 +46,7 @@ class AuditMiddleware:
             notes = state.get(STATE_KEY)
             if message["type"] == "http.response.start" and notes is not None:
                 try:
-                    await run_in_threadpool(self._write, state, notes, message["status"])
+                    await self._commit(state, notes, message["status"])
                 except Exception as error:
                     replaced = True
                     self.metrics.audit_write_failures.inc()
@@ -74,9 +73,9 @@ class AuditMiddleware:
 
         await self.app(scope, receive, send_after_audit)
 
-    def _write(self, state: dict, notes: AuditNotes, status: int) -> None:
+    async def _commit(self, state: dict, notes: AuditNotes, status: int) -> None:
         caller = state.get("caller")
-        self.trail.write(
+        await self.trail.commit(
             request_id=state.get("request_id", ""),
             caller=getattr(caller, "name", UNIDENTIFIED),
             endpoint=notes.endpoint,
