@@ -146,15 +146,11 @@ def fit_and_evaluate(
     definitions = definitions or OutcomeDefinitions(as_of=tables.latest_date())
     plan = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed, exclude=exclude_features)
     split = plan.split
-    train_features = plan.training_rows(tables)
+    parts = {"train": plan.training_rows(tables)}
     held_out = plan.builder.transform(subset(tables, split.calibration | split.test))
-    parts = {
-        "train": train_features,
-        "calibration": held_out[
-            held_out.index.get_level_values("client_id").isin(split.calibration)
-        ],
-        "test": held_out[held_out.index.get_level_values("client_id").isin(split.test)],
-    }
+    in_calibration = held_out.index.get_level_values("client_id").isin(split.calibration)
+    parts["calibration"], parts["test"] = held_out[in_calibration], held_out[~in_calibration]
+    del held_out  # split in two: keeping it as well would hold every held-out row twice
     labels = {
         name: landmark_labels(tables, frame.index, definitions) for name, frame in parts.items()
     }
@@ -167,11 +163,9 @@ def fit_and_evaluate(
     outcome_models: dict[str, OutcomeModel] = {}
     evaluations: dict[str, OutcomeEvaluation] = {}
     for outcome in tqdm(OUTCOMES, desc="training outcomes", unit="outcome"):
-        rows = {
-            name: LabelledRows.of(parts[name], labels[name][outcome], feature_names)
-            for name in parts
-        }
-        train, calibration, test = rows["train"], rows["calibration"], rows["test"]
+        # One part's rows at a time, each released when done: the training matrix is the
+        # largest thing a run holds.
+        train = LabelledRows.of(parts["train"], labels["train"][outcome], feature_names)
         booster = fit_booster(
             train.matrix,
             train.y,
@@ -181,6 +175,12 @@ def fit_and_evaluate(
             parameters=parameters.get(outcome, BoosterParameters()),
             seed=seed,
         )
+        baselines = fit_baselines(train.matrix, train.y, train.feature_names, seed=seed)
+        n_train_rows = len(train.y)
+        del train
+        calibration = LabelledRows.of(
+            parts["calibration"], labels["calibration"][outcome], feature_names
+        )
         model = calibrated_outcome(
             outcome,
             booster,
@@ -188,15 +188,17 @@ def fit_and_evaluate(
             calibration.y,
             calibration.landmark,
         )
-        baselines = fit_baselines(train.matrix, train.y, train.feature_names)
+        n_calibration_rows = len(calibration.y)
+        del calibration
+        test = LabelledRows.of(parts["test"], labels["test"][outcome], feature_names)
         outcome_models[outcome] = model
         evaluations[outcome] = evaluate_scored(
             model,
-            ScoredTest.of(model, test.features, test.y, baselines),
+            ScoredTest.of(model, test.features, test.y, baselines, seed=seed),
             clients=tables.clients,
             oracle=oracle if oracle_applies(outcome, definitions) else None,
-            n_train_rows=len(train.y),
-            n_calibration_rows=len(calibration.y),
+            n_train_rows=n_train_rows,
+            n_calibration_rows=n_calibration_rows,
             n_boot=n_boot,
             seed=seed,
             bootstrap_cluster=bootstrap_cluster,

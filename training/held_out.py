@@ -49,8 +49,8 @@ SUBGROUP_FEATURE = "alliance_instrument_last"
 class OutcomeEvaluation:
     """Held-out results for one outcome, plus the arrays the plots are drawn from.
 
-    `test_features` and `test_contributions` are every labelled test row on one machine;
-    a cluster sends a seeded sample of at most `BEESWARM_ROWS` rows.
+    `test_features` and `test_contributions` are a seeded sample of at most
+    `BEESWARM_ROWS` labelled test rows (every row when there are no more).
     `test_missing` is the share of labelled test rows without a value, per predictor.
     """
 
@@ -96,13 +96,17 @@ class ScoredTest:
         features: pd.DataFrame,
         y: np.ndarray,
         baselines: dict[str, Pipeline],
+        *,
+        seed: int,
     ) -> ScoredTest:
         """Score labelled feature rows (indexed by client_id and landmark, the model's
-        columns only) with the model and each baseline, where they are."""
+        columns only) with the model and each baseline, where they are; explain a seeded
+        sample of at most `BEESWARM_ROWS` of them for the plots."""
         matrix = features.to_numpy(np.float64)
         landmark = features.index.get_level_values("landmark").to_numpy()
         scores = {MODEL_SCORES: model.score(matrix, landmark).probability}
         scores |= {name: b.predict_proba(matrix)[:, 1] for name, b in baselines.items()}
+        chosen = plot_rows(len(features), BEESWARM_ROWS, seed)
         return cls(
             y=y,
             clients=features.index.get_level_values("client_id").to_numpy(),
@@ -110,10 +114,18 @@ class ScoredTest:
             index=features.index,
             subgroup_codes=features[SUBGROUP_FEATURE].to_numpy(dtype=float),
             scores=scores,
-            sample=features,
-            contributions=model.explain(matrix).contributions,
+            sample=features.iloc[chosen],
+            contributions=model.explain(matrix[chosen]).contributions,
             missing=missing_shares(features),
         )
+
+
+def plot_rows(n_rows: int, n_sample: int, seed: int) -> np.ndarray:
+    """Row numbers, in order, of a seeded sample of at most `n_sample` of `n_rows` rows
+    (every row when there are no more): what the plots draw, bounded at any cohort size."""
+    if n_sample >= n_rows:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, n_sample, replace=False))
 
 
 def calibrated_outcome(

@@ -20,7 +20,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
 from training.decision_curves import TREAT_ALL, TREAT_NONE
-from training.held_out import BEESWARM_ROWS
+from training.held_out import BEESWARM_ROWS, plot_rows
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 LINE_STYLES = ("-", "--", ":", "-.")
@@ -73,16 +73,19 @@ def beeswarm_figure(
     path: Path,
     *,
     max_rows: int = BEESWARM_ROWS,
+    of_rows: int | None = None,
 ) -> Path:
     """SHAP summary (beeswarm) of calibrated log-odds contributions on the test rows.
 
     Beyond `max_rows` a seeded random sample is drawn, and the title says so: more dots
-    only overplot, while drawing a million of them took minutes.
+    only overplot, while drawing a million of them took minutes. `of_rows` is how many
+    test rows there were when `features` is already such a sample of them.
     """
-    if len(features) > max_rows:
-        rows = np.sort(np.random.default_rng(0).choice(len(features), max_rows, replace=False))
-        title = f"{title}\n(random {max_rows:,} of {len(features):,} test rows)"
-        contributions, features = contributions[rows], features.iloc[rows]
+    of_rows = max(of_rows or 0, len(features))
+    rows = plot_rows(len(features), max_rows, seed=0)
+    contributions, features = contributions[rows], features.iloc[rows]
+    if len(features) < of_rows:
+        title = f"{title}\n(random {len(features):,} of {of_rows:,} test rows)"
     shap.summary_plot(contributions, features, show=False, max_display=15, plot_size=(7, 6))
     figure = plt.gcf()
     figure.suptitle(title)

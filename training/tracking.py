@@ -141,6 +141,7 @@ def _write_artifacts(fitted: FittedModel, folder: Path, card: str) -> None:
             evaluation.test_features[list(fitted.model.feature_names)],
             f"{outcome.capitalize()}: SHAP contributions (calibrated log-odds)",
             folder / "figures" / f"{outcome}_shap_beeswarm.png",
+            of_rows=len(evaluation.test_labels),
         )
 
 

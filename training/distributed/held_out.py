@@ -31,13 +31,16 @@ from features.landmarks import by_landmark
 from models.outcome import OutcomeModel
 from models.predictor import AllianceRiskModel
 from models.reference import ReferenceProfile
-from training.baselines import fit_baselines
+from training.baselines import BASELINE_ROWS, fit_baselines
 from training.characteristics import missing_counts, shares_of_missing
 from training.fitting import LabelledRows
-from training.held_out import BEESWARM_ROWS, MODEL_SCORES, SUBGROUP_FEATURE, ScoredTest
-
-#: Training rows gathered to fit the comparison baselines (a seeded sample when more).
-BASELINE_ROWS = 200_000
+from training.held_out import (
+    BEESWARM_ROWS,
+    MODEL_SCORES,
+    SUBGROUP_FEATURE,
+    ScoredTest,
+    plot_rows,
+)
 
 
 def fitted_baselines(
@@ -113,10 +116,7 @@ def _scored_test_part(
     }
     columns |= {name: b.predict_proba(matrix)[:, 1] for name, b in baselines.items()}
     columns[SUBGROUP_FEATURE] = features[SUBGROUP_FEATURE].to_numpy(dtype=float)
-    chosen = np.arange(len(features))
-    if n_sample < len(features):
-        rng = np.random.default_rng(seed)
-        chosen = np.sort(rng.choice(len(features), n_sample, replace=False))
+    chosen = plot_rows(len(features), n_sample, seed)
     sample = features.iloc[chosen]
     contributions = model.explain(matrix[chosen]).contributions
     return pd.DataFrame(columns, index=kept.index), sample, contributions, missing_counts(features)

@@ -1,0 +1,63 @@
+"""What one machine keeps of its held-out rows is bounded at any cohort size, as on a
+cluster: the plots' sample of explained rows and the baselines' training rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from features.registry import FEATURE_NAMES
+from training import baselines as baselines_module
+from training import held_out
+from training.baselines import fit_baselines
+from training.held_out import MODEL_SCORES, ScoredTest, plot_rows
+from training.pipeline import TrainingOutcome
+from training.synthetic import SyntheticCohort
+
+
+def test_plot_rows_are_a_seeded_ordered_sample_or_every_row() -> None:
+    assert plot_rows(5, 10, seed=1).tolist() == [0, 1, 2, 3, 4]
+    chosen = plot_rows(1000, 100, seed=1)
+    assert len(chosen) == 100 == len(set(chosen))
+    assert (np.diff(chosen) > 0).all()
+    assert chosen.tolist() == plot_rows(1000, 100, seed=1).tolist()
+    assert chosen.tolist() != plot_rows(1000, 100, seed=2).tolist()
+
+
+@pytest.mark.slow
+def test_one_machine_scores_every_test_row_but_explains_a_bounded_sample(
+    trained_model: TrainingOutcome,
+    small_cohort: SyntheticCohort,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = trained_model.fitted.model
+    features = model.features.transform(small_cohort.tables)[list(FEATURE_NAMES)]
+    y = (np.arange(len(features)) % 5 == 0).astype(float)
+    monkeypatch.setattr(held_out, "BEESWARM_ROWS", 300)
+    scored = ScoredTest.of(model.outcomes["dropout"], features, y, {}, seed=3)
+    assert len(scored.scores[MODEL_SCORES]) == len(features) > 300
+    assert len(scored.sample) == 300 == len(scored.contributions)
+    rows = plot_rows(len(features), 300, seed=3)
+    expected = model.outcomes["dropout"].explain(features.to_numpy(np.float64)[rows])
+    np.testing.assert_array_equal(scored.contributions, expected.contributions)
+    assert scored.sample.index.equals(features.index[rows])
+
+
+@pytest.mark.slow
+def test_baselines_are_fitted_on_a_seeded_sample_of_many_rows(
+    trained_model: TrainingOutcome,
+    small_cohort: SyntheticCohort,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    features = trained_model.fitted.model.features.transform(small_cohort.tables)
+    matrix = features[list(FEATURE_NAMES)].to_numpy(np.float64)
+    y = (np.arange(len(matrix)) % 4 == 0).astype(float)
+    monkeypatch.setattr(baselines_module, "BASELINE_ROWS", 500)
+    sampled = fit_baselines(matrix, y, list(FEATURE_NAMES), seed=4)
+    rows = np.sort(np.random.default_rng(4).choice(len(y), 500, replace=False))
+    monkeypatch.setattr(baselines_module, "BASELINE_ROWS", len(y))
+    explicit = fit_baselines(matrix[rows], y[rows], list(FEATURE_NAMES), seed=4)
+    for name, pipeline in sampled.items():
+        np.testing.assert_array_equal(
+            pipeline.predict_proba(matrix), explicit[name].predict_proba(matrix)
+        )
