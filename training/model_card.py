@@ -15,6 +15,7 @@ import jinja2
 import markdown
 
 from features.registry import FEATURE_NAMES, feature
+from training.baselines import BASELINE_ROWS
 from training.boosting import BoosterParameters
 from training.fitting import FittedModel
 from training.sample_size import MIN_EVENTS_PER_PARAMETER
@@ -95,6 +96,7 @@ def render_model_card(
         headline=model.metadata.headline_metrics,
         evaluations=evaluations,
         n_boot=n_boot,
+        baseline_rows=BASELINE_ROWS,
         definitions=fitted.definitions,
         flow=fitted.flow.to_dict("records"),
         characteristics=fitted.characteristics,

@@ -34,12 +34,13 @@ class Contribution(_Response):
     evidence: Evidence | None = Field(
         default=None,
         description="'agrees' or 'contradicts': whether this contribution moves the estimate "
-        "the way the literature says this feature does, given whether the value is above or "
-        "below the model's typical value. TreeSHAP shares one effect among related features "
+        "the way the literature says this feature does, given whether the value is above "
+        "its reading point (no fall, no missed session, a level alliance, a binary 'no'; for "
+        "alliance levels the model's typical value) or not. TreeSHAP shares one effect among related features "
         "(the alliance's level, fall and trend), so one of them can come out against the "
         "evidence although the model never moves a risk that way when the feature alone "
         "changes; summaries, reports and cards never name such a factor. Null where the "
-        "literature gives no direction or the value is missing or typical.",
+        "literature gives no direction, the value is missing or nothing moved.",
     )
     reason: bool = Field(
         default=False,

@@ -1,0 +1,86 @@
+"""Where a prediction request's time goes: py-spy samples our server under wrk load.
+
+Usage: .venv/bin/python tests/benchmarks/profile_serving.py [--seconds 20] [--path /v1/predictions]
+(after `make bench`, which trains the model it serves; py-spy is not a dependency:
+`.venv/bin/pip install py-spy`, and it needs permission to read another process).
+
+The server runs as `side_by_side.py` runs it (API key, audit trail, one worker). py-spy
+samples only threads holding the GIL (`--gil`), so the shares are of the Python work per
+request, not of time spent waiting. Prints each function's inclusive share of the samples
+(every frame on a sampled stack counts once), the view that shows which layer to cut.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness import BIN, ROOT, free_port, our_server, server, with_api_key, wrk
+from run_all import environment, example_bodies
+
+_LINE = re.compile(r":\d+\)$")
+
+
+def inclusive_shares(raw: Path) -> tuple[int, collections.Counter[str]]:
+    """Samples and, per function (name and file), the samples whose stack contains it."""
+    shares: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        # py-spy's raw frames read "function (path/file.py:line)"; the line is dropped.
+        functions = {_LINE.sub(")", frame) for frame in stack.split(";")}
+        for function in functions:
+            shares[function] += int(count)
+    return total, shares
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--work", type=Path, default=ROOT / "var" / "bench")
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--path", default="/v1/predictions")
+    parser.add_argument("--top", type=int, default=50)
+    args = parser.parse_args()
+    spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
+    if spy is None:
+        sys.exit("py-spy is not installed: .venv/bin/pip install py-spy")
+    home, data = args.work / "train-20000", args.work / "cohort-20000"
+    env = environment(home)
+    headers = with_api_key(env)
+    body, _ = example_bodies(home, data)
+    port = free_port()
+    with (
+        server(our_server(port), env, f"http://127.0.0.1:{port}/readyz") as ours,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        url = f"http://127.0.0.1:{port}{args.path}"
+        wrk(url, body, connections=8, seconds=2, headers=headers)
+        raw = Path(scratch) / "raw.txt"
+        record = [spy, "record", "-p", str(ours.pid), "-r", "500", "-f", "raw", "--gil"]
+        record += ["-o", str(raw), "-d", str(args.seconds + 2), "--nonblocking"]
+        sampler = subprocess.Popen(record, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        load = wrk(url, body, connections=8, seconds=args.seconds, headers=headers)
+        sampler.wait()
+        total, shares = inclusive_shares(raw)
+    print(
+        f"c=8 for {args.seconds} s: {load.requests_per_second:.0f} req/s, "
+        f"p99 {load.p99_ms:.1f} ms; {total} samples holding the GIL "
+        f"({total / (500 * (args.seconds + 2)):.0%} of the time)"
+    )
+    for function, count in shares.most_common(args.top):
+        print(f"{100 * count / total:5.1f}%  {function}")
+
+
+if __name__ == "__main__":
+    main()
