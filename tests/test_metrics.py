@@ -207,3 +207,14 @@ def test_resampling_therapists_widens_intervals_when_therapists_differ() -> None
         for k, v in (("c", by_client), ("t", by_therapist))
     }
     assert width["t"] > 2 * width["c"]
+
+
+@pytest.mark.parametrize("n_clusters", [1, 7, 2_001])
+def test_bootstrap_draws_are_those_of_one_matrix_of_picks(n_clusters: int) -> None:
+    """Drawing one draw's picks at a time (to bound memory) reads the generator's stream
+    exactly as drawing every pick at once did, so intervals did not move."""
+    clusters = np.repeat(np.arange(n_clusters), 3)
+    draws = ClusterDraws.draw(clusters, n_boot=40, seed=9)
+    picks = np.random.default_rng(9).integers(0, n_clusters, (40, n_clusters))
+    expected = np.stack([np.bincount(row, minlength=n_clusters) for row in picks])
+    np.testing.assert_array_equal(draws.counts, expected)

@@ -55,9 +55,11 @@ class ClusterDraws:
         rng = np.random.default_rng(seed)
         counts = np.zeros((n_boot, n_clusters))
         if n_clusters:
-            picks = rng.integers(0, n_clusters, (n_boot, n_clusters))
+            # One draw's picks at a time: the same stream as drawing all at once (tested),
+            # without holding n_boot x n_clusters int64 picks beside the counts.
             for draw in range(n_boot):
-                counts[draw] = np.bincount(picks[draw], minlength=n_clusters)
+                picks = rng.integers(0, n_clusters, n_clusters)
+                counts[draw] = np.bincount(picks, minlength=n_clusters)
         return cls(counts, cluster_index.ravel())
 
     @property
