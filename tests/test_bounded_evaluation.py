@@ -10,7 +10,7 @@ from features.registry import FEATURE_NAMES
 from training import baselines as baselines_module
 from training import held_out
 from training.baselines import fit_baselines
-from training.held_out import MODEL_SCORES, ScoredTest, plot_rows
+from training.held_out import MODEL_SCORES, ScoredTest, oracle_of_test_clients, plot_rows
 from training.pipeline import TrainingOutcome
 from training.synthetic import SyntheticCohort
 
@@ -61,3 +61,12 @@ def test_baselines_are_fitted_on_a_seeded_sample_of_many_rows(
         np.testing.assert_array_equal(
             pipeline.predict_proba(matrix), explicit[name].predict_proba(matrix)
         )
+
+
+def test_only_the_test_clients_oracle_rows_are_kept(small_cohort: SyntheticCohort) -> None:
+    oracle = small_cohort.oracle
+    test = frozenset(oracle["client_id"].drop_duplicates().iloc[::5])
+    kept = oracle_of_test_clients(oracle, test)
+    assert set(kept["client_id"]) == test
+    assert len(kept) == oracle["client_id"].isin(test).sum() < len(oracle)
+    assert oracle_of_test_clients(None, test) is None

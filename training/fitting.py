@@ -31,7 +31,13 @@ from training.boosting import BoosterParameters, fit_booster
 from training.characteristics import baseline_characteristics
 from training.evaluation import BootstrapCluster, headline_metrics
 from training.flow import flow_counts, participant_flow
-from training.held_out import OutcomeEvaluation, ScoredTest, calibrated_outcome, evaluate_scored
+from training.held_out import (
+    OutcomeEvaluation,
+    ScoredTest,
+    calibrated_outcome,
+    evaluate_scored,
+    oracle_of_test_clients,
+)
 from training.sample_size import SampleSizeCheck
 from training.splits import ClientSplit, SplitStrategy, split_clients, subset
 from training.subgroups import MIN_SUBGROUP_EVENTS
@@ -146,6 +152,7 @@ def fit_and_evaluate(
     definitions = definitions or OutcomeDefinitions(as_of=tables.latest_date())
     plan = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed, exclude=exclude_features)
     split = plan.split
+    oracle = oracle_of_test_clients(oracle, split.test)
     parts = {"train": plan.training_rows(tables)}
     held_out = plan.builder.transform(subset(tables, split.calibration | split.test))
     in_calibration = held_out.index.get_level_values("client_id").isin(split.calibration)

@@ -120,6 +120,14 @@ class ScoredTest:
         )
 
 
+def oracle_of_test_clients(
+    oracle: pd.DataFrame | None, test: frozenset[str]
+) -> pd.DataFrame | None:
+    """The synthetic oracle's rows of the test clients: all the evaluation looks up (a fifth
+    of the oracle, which a caller can then release)."""
+    return None if oracle is None else oracle[oracle["client_id"].isin(test).to_numpy()]
+
+
 def plot_rows(n_rows: int, n_sample: int, seed: int) -> np.ndarray:
     """Row numbers, in order, of a seeded sample of at most `n_sample` of `n_rows` rows
     (every row when there are no more): what the plots draw, bounded at any cohort size."""

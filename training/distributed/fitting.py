@@ -56,7 +56,12 @@ from training.fitting import (
     subset,
 )
 from training.flow import add_counts, flow_counts, participant_flow
-from training.held_out import OutcomeEvaluation, calibrated_outcome, evaluate_scored
+from training.held_out import (
+    OutcomeEvaluation,
+    calibrated_outcome,
+    evaluate_scored,
+    oracle_of_test_clients,
+)
 from training.splits import SplitStrategy
 from training.subgroups import MIN_SUBGROUP_EVENTS
 
@@ -276,6 +281,7 @@ def fit_and_evaluate_on_cluster(
     clients = pd.concat(client.gather(client.map(clients_of, tables.buckets))).sort_index()
     plan = TrainingPlan.of(clients, strategy=strategy, seed=seed, exclude=exclude_features)
     split, builder = plan.split, plan.builder
+    oracle = oracle_of_test_clients(oracle, split.test)
     train_ids = np.sort(np.fromiter(split.train, dtype=object, count=len(split.train)))
     [train_on_workers] = client.scatter([split.train], broadcast=True)
     first_ratings = pd.concat(
