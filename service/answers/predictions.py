@@ -132,7 +132,7 @@ def build_response(
 ) -> PredictionResponse:
     """The full answer for one client."""
     results = {}
-    typical = served.predictor.typical_values()
+    typical = served.typical_values
     for name, outcome in prediction.outcomes.items():
         explanation = _explanation(
             prediction.feature_names, prediction.feature_values, outcome, typical

@@ -13,6 +13,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -40,6 +41,12 @@ class ServedModel:
     #: When it was loaded (Unix time) and how long loading and the self-check took.
     loaded_at: float = 0.0
     load_seconds: float = 0.0
+
+    @cached_property
+    def typical_values(self) -> dict[str, float]:
+        """The values explanations are read against (`AllianceRiskModel.typical_values`),
+        taken from the model's reference profile once, not on every request."""
+        return self.predictor.typical_values()
 
 
 class ModelNotReadyError(RuntimeError):
