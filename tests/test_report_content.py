@@ -205,6 +205,19 @@ def test_conversation_points_follow_the_factors_that_raise_a_risk() -> None:
     assert len(points) <= MAX_POINTS
 
 
+def test_a_topic_comes_up_only_for_the_outcome_its_source_speaks_to() -> None:
+    """Preparing a client for therapy is studied as a way to prevent early endings: an
+    anxiety score raising the violence estimate does not bring it up."""
+    series = session_series(history_with([50, 52]), 2, NORMS)
+    label = feature("gad7_first").label
+    violence = Factor("violence", "gad7_first", label, 0.3, True, "")
+    [point] = conversation_points([violence], series)
+    assert point.text == OPEN_QUESTION.text
+    dropout = Factor("dropout", "gad7_first", label, 0.3, True, "")
+    [point] = conversation_points([dropout], series)
+    assert "how the first sessions have felt" in point.text
+
+
 def test_without_a_raising_factor_the_point_is_an_open_question() -> None:
     series = session_series(history_with([50, 52]), 2, NORMS)
     [point] = conversation_points([], series)

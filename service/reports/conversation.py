@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from features.labels import OUTCOMES
 from service.reports.factors import Factor
 from service.reports.series import SessionSeries
 
 #: At most this many points, so the page stays readable in a minute.
 MAX_POINTS = 3
+#: Preparing clients for therapy and following up missed sessions are studied as ways to
+#: prevent early endings, not violence: a violence factor does not bring them up.
+_DROPOUT = frozenset({"dropout"})
 
 _ALLIANCE_LEVEL = frozenset(
     {
@@ -41,12 +45,14 @@ _ANXIETY = frozenset(
 
 @dataclass(frozen=True)
 class Topic:
-    """Something to talk about, the factors that bring it up, and why it may help."""
+    """Something to talk about, the factors that bring it up, why it may help, and the
+    outcomes its source speaks to: a factor brings a topic up only for those."""
 
     key: str
     features: frozenset[str]
     text: str
     source: str
+    outcomes: frozenset[str] = frozenset(OUTCOMES)
 
 
 TOPICS: tuple[Topic, ...] = (
@@ -73,6 +79,7 @@ TOPICS: tuple[Topic, ...] = (
         "You could ask what makes it hard to come to sessions and agree how you will stay "
         "in touch after a missed appointment.",
         "Swift & Greenberg 2015",
+        _DROPOUT,
     ),
     Topic(
         "anxiety",
@@ -81,6 +88,7 @@ TOPICS: tuple[Topic, ...] = (
         "next in therapy; preparing clients for what therapy involves is linked to fewer "
         "early endings.",
         "Swift et al. 2012",
+        _DROPOUT,
     ),
 )
 
@@ -111,7 +119,7 @@ def conversation_points(factors: list[Factor], series: SessionSeries) -> list[Co
     reasons: dict[str, list[str]] = {}
     for factor in raising:
         for topic in TOPICS:
-            if factor.feature in topic.features:
+            if factor.feature in topic.features and factor.outcome in topic.outcomes:
                 labels = reasons.setdefault(topic.key, [])
                 if factor.label not in labels:
                     labels.append(factor.label)
