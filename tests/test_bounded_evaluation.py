@@ -10,6 +10,7 @@ from features.registry import FEATURE_NAMES
 from training import baselines as baselines_module
 from training import held_out
 from training.baselines import fit_baselines
+from training.heap import return_freed_memory
 from training.held_out import MODEL_SCORES, ScoredTest, oracle_of_test_clients, plot_rows
 from training.pipeline import TrainingOutcome
 from training.synthetic import SyntheticCohort
@@ -70,3 +71,9 @@ def test_only_the_test_clients_oracle_rows_are_kept(small_cohort: SyntheticCohor
     assert set(kept["client_id"]) == test
     assert len(kept) == oracle["client_id"].isin(test).sum() < len(oracle)
     assert oracle_of_test_clients(None, test) is None
+
+
+def test_training_returns_freed_heap_to_the_system_on_glibc() -> None:
+    """`alliance-risk train` lowers glibc's trim threshold for its own process, as Dask's
+    nanny does for its workers (training.heap); on this Linux machine glibc accepts it."""
+    assert return_freed_memory() is True

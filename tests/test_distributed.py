@@ -33,7 +33,8 @@ from models.pyfunc import load_predictor
 from service.batch.cluster import score_dataset_on_cluster
 from service.batch.scoring import score_folder
 from training.boosting import BoosterParameters
-from training.distributed.fitting import fit_and_evaluate_on_cluster, require_equal_threads
+from training.distributed.boosting import require_equal_threads
+from training.distributed.fitting import fit_and_evaluate_on_cluster
 from training.fitting import FittedModel, fit_and_evaluate
 from training.pipeline import TrainingOutcome, content_hash
 from training.splits import subset

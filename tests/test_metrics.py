@@ -29,7 +29,7 @@ from training.metrics import (
     calibration_slope,
     expected_calibration_error,
 )
-from training.resampling import ClusterDraws
+from training.resampling import ClusterDraws, widened
 
 
 @pytest.fixture
@@ -218,3 +218,26 @@ def test_bootstrap_draws_are_those_of_one_matrix_of_picks(n_clusters: int) -> No
     picks = np.random.default_rng(9).integers(0, n_clusters, (40, n_clusters))
     expected = np.stack([np.bincount(row, minlength=n_clusters) for row in picks])
     np.testing.assert_array_equal(draws.counts, expected)
+
+
+def test_bootstrap_counts_widen_before_a_count_would_overflow() -> None:
+    """Counts are held in one byte; a draw that picked a cluster 256 times or more widens
+    the matrix first, keeping every earlier count."""
+    counts = np.array([[3, 255], [0, 1]], dtype=np.uint8)
+    assert widened(counts, 255) is counts
+    wider = widened(counts, 300)
+    assert wider.dtype == np.uint16
+    np.testing.assert_array_equal(wider, counts)
+
+
+def test_bootstrap_sums_equal_one_float_matrix_product() -> None:
+    """Reading the byte counts a block of draws at a time gives the float product; BLAS
+    may sum a block's rows in another order, so equal to the last bits, not bit for bit."""
+    rng = np.random.default_rng(4)
+    clusters = rng.integers(0, 30_000, 90_000)
+    draws = ClusterDraws.draw(clusters, n_boot=300, seed=2)
+    values = rng.normal(size=len(clusters))
+    per_cluster = np.bincount(draws.cluster_index, values, minlength=draws.counts.shape[1])
+    assert draws.counts.dtype == np.uint8
+    expected = draws.counts.astype(float) @ per_cluster
+    np.testing.assert_allclose(draws.sums(values), expected, rtol=1e-12, atol=1e-9)

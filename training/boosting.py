@@ -84,23 +84,42 @@ def fit_booster(
     stop_groups = early_stopping_clients(groups, seed, early_stopping_share)
     # A hash lookup: np.isin compares object arrays element by element, O(rows x clients).
     is_stop = pd.Series(groups).isin(stop_groups).to_numpy()
+    constraints = monotone_constraints(feature_names, outcome) if monotone else None
+    return train_early_stopped(
+        parameters.lightgbm_params(seed, constraints),
+        (features[~is_stop], labels[~is_stop]),
+        (features[is_stop], labels[is_stop]),
+        feature_names=feature_names,
+        parameters=parameters,
+    )
+
+
+def train_early_stopped(
+    params: dict[str, object],
+    train: tuple[np.ndarray, np.ndarray],
+    stop: tuple[np.ndarray, np.ndarray],
+    *,
+    feature_names: list[str],
+    parameters: BoosterParameters,
+) -> lgb.Booster:
+    """LightGBM on the `train` rows (features, labels), stopped early on the `stop` rows:
+    the one way a booster is trained, on one machine and on each worker of a cluster
+    (whose `params` add LightGBM's network)."""
     train_set = lgb.Dataset(
-        features[~is_stop],
-        labels[~is_stop],
+        train[0],
+        train[1],
         feature_name=list(feature_names),
         categorical_feature=categorical_names(feature_names),
         free_raw_data=False,
     )
-    stop_set = lgb.Dataset(features[is_stop], labels[is_stop], reference=train_set)
-    constraints = monotone_constraints(feature_names, outcome) if monotone else None
-    booster = lgb.train(
-        parameters.lightgbm_params(seed, constraints),
+    stop_set = lgb.Dataset(stop[0], stop[1], reference=train_set)
+    return lgb.train(
+        params,
         train_set,
         num_boost_round=parameters.max_rounds,
         valid_sets=[stop_set],
         callbacks=[lgb.early_stopping(parameters.early_stopping_rounds, verbose=False)],
     )
-    return booster
 
 
 def early_stopping_clients(clients: np.ndarray, seed: int, share: float = 0.15) -> frozenset[str]:

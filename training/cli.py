@@ -144,6 +144,7 @@ def train(
     """
     from features.registry import FEATURE_NAMES
     from training.evaluation import BootstrapCluster
+    from training.heap import return_freed_memory
     from training.pipeline import train as run_training
     from training.sample_size import SampleSizeError
     from training.splits import SplitStrategy
@@ -174,6 +175,7 @@ def train(
             + ", ".join(name for name in FEATURE_NAMES if name != "landmark"),
             param_hint="--exclude-features",
         )
+    return_freed_memory()
     options = {
         "store": StoreSettings(),
         "experiment": experiment,

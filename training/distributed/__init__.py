@@ -16,8 +16,8 @@ clients and what must be global to stay identical to a single-machine run:
   outcome. The fold of a client is the single-machine one (a seeded permutation of the
   sorted training ids), which is why the driver holds the clients table: one row per
   client, never the sessions.
-- Fitting: `lightgbm.dask.DaskLGBMClassifier` on the training rows, which stay on the
-  workers; the local booster (`to_local()`) is calibrated, explained and registered exactly
-  as a single-machine booster, so the registered model is the same artifact and serves
-  unchanged.
+- Fitting: data-parallel LightGBM on the workers' training rows (`boosting`: each worker
+  joins LightGBM's network with the rows it holds); the booster that comes back is
+  calibrated, explained and registered exactly as a single-machine booster, so the
+  registered model is the same artifact and serves unchanged.
 """

@@ -5,9 +5,9 @@
 2. fit the feature builder's therapist history on the training clients, and count dropouts
    per (therapist, fold) in every bucket; each bucket then builds its rows with the same
    `LandmarkFeatureBuilder` and the out-of-fold rates from the summed counts;
-3. fit each booster with `DaskLGBMClassifier` on the training rows minus the early-stopping
-   clients, one partition per worker, each worker holding the same copy of the
-   early-stopping rows, so every worker stops at the same round a single machine would;
+3. fit each booster data-parallel (`training.distributed.boosting`) on the training rows
+   minus the early-stopping clients, one partition per worker, each worker holding the same
+   copy of the early-stopping rows, so every worker stops at the same round;
 4. calibrate, band and evaluate on the driver from the margins, labels and scores of the
    calibration and test rows, computed where the rows live
    (`training.distributed.held_out`): the driver never holds the held-out feature rows.
@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from typing import Any
 
 import dask.dataframe as dd
@@ -24,14 +23,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from distributed import Client, Future
-from lightgbm.dask import DaskLGBMClassifier
 from tqdm.auto import tqdm
 
 from data_schemas.buckets import BucketedTables, pinned, worker_addresses
 from data_schemas.tables import ClinicTables
 from features.labels import OUTCOMES, OutcomeDefinitions, landmark_labels
 from features.landmarks import LandmarkFeatureBuilder
-from features.registry import categorical_names, monotone_constraints
 from features.therapist_history import (
     client_folds,
     dropout_flags,
@@ -41,6 +38,7 @@ from features.therapist_history import (
 from models.outcome import OutcomeModel
 from training.boosting import BoosterParameters, early_stopping_clients
 from training.characteristics import baseline_characteristics
+from training.distributed.boosting import train_data_parallel
 from training.distributed.held_out import (
     calibration_margins,
     fitted_baselines,
@@ -180,22 +178,6 @@ def _worker_rows(parts: list[pd.DataFrame], outcome: str, stop: frozenset[str]) 
     return pd.concat([_training_rows(part, outcome, stop) for part in parts])
 
 
-def require_equal_threads(threads_by_worker: dict[str, int]) -> None:
-    """Refuse workers with different thread counts before training starts.
-
-    LightGBM sums the early-stopping loss over each worker's threads; a different number
-    of threads sums in a different order, and a last-bit difference could make one worker
-    stop while another trains on, waiting for it until LightGBM's network timeout.
-    """
-    counts = sorted(set(threads_by_worker.values()))
-    if len(counts) > 1:
-        raise ValueError(
-            "distributed training needs the same number of threads on every Dask worker "
-            f"(found {', '.join(map(str, counts))}); start the workers with the same "
-            "`dask worker --nthreads N`"
-        )
-
-
 def _fit_distributed_booster(
     client: Client,
     row_parts: list[Future],
@@ -205,54 +187,32 @@ def _fit_distributed_booster(
     seed: int,
     names: list[str],
 ) -> lgb.Booster:
-    """Data-parallel LightGBM with early stopping that every worker decides alike, under the
-    registry's monotone constraints like a single machine's booster.
-
-    Early stopping runs on each worker on its own validation rows; with one partition per
-    worker and the same early-stopping rows on each, all workers see the same loss and stop
-    together (different losses would leave one worker waiting for the others).
-    """
-    require_equal_threads(client.nthreads())
+    """Data-parallel LightGBM on the training rows minus the early-stopping clients, one
+    partition per worker, each worker holding the same copy of the early-stopping rows."""
     workers = worker_addresses(client)
-    training = [
-        client.submit(
-            _worker_rows,
-            row_parts[i :: len(workers)],
-            outcome,
-            stop,
-            workers=[worker],
-            allow_other_workers=True,
+    training = {
+        worker: client.submit(
+            _worker_rows, row_parts[i :: len(workers)], outcome, stop, workers=[worker]
         )
         for i, worker in enumerate(workers)
         if row_parts[i :: len(workers)]
-    ]
+    }
     # Each worker gathers the early-stopping rows from the buckets itself (not pure: one
     # copy per worker, never through the driver).
     stop_parts = client.map(_labelled_rows_of, row_parts, outcome=outcome, clients=stop)
-    validation = [
-        client.submit(_concat, stop_parts, workers=[worker], pure=False)
-        for worker in workers[: len(training)]
-    ]
-    meta = _rows_meta(names)
-    train = dd.from_delayed(training, meta=meta, verify_meta=False)
-    stop_set = dd.from_delayed(validation, meta=meta, verify_meta=False)
-    label = f"label_{outcome}"
-    params = parameters.lightgbm_params(seed, monotone_constraints(names, outcome))
-    params.pop("num_threads")  # LightGBM's Dask layer uses each worker's own thread count
-    classifier = DaskLGBMClassifier(client=client, n_estimators=parameters.max_rounds, **params)
-    with warnings.catch_warnings():
-        # The Dask layer warns on every fit that it replaces n_jobs, which we never set.
-        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        classifier.fit(
-            train[names],
-            train[label],
-            eval_X=(stop_set[names],),
-            eval_y=(stop_set[label],),
-            callbacks=[lgb.early_stopping(parameters.early_stopping_rounds, verbose=False)],
-            categorical_feature=categorical_names(names),
-        )
-    booster = classifier.to_local().booster_
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+    stopping = {
+        worker: client.submit(_concat, stop_parts, workers=[worker], pure=False)
+        for worker in training
+    }
+    return train_data_parallel(
+        client,
+        training,
+        stopping,
+        outcome=outcome,
+        parameters=parameters,
+        seed=seed,
+        names=names,
+    )
 
 
 def fit_and_evaluate_on_cluster(
