@@ -1,4 +1,5 @@
-"""Group commit: concurrent audit writes share transactions, and none returns uncommitted."""
+"""Group commit: concurrent writes to the audit database share transactions, and none
+returns uncommitted."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from service.audit.notes import AuditedClient
 from service.audit.store import AuditRecord, AuditTrail
+from service.ehr.cds.records import CdsRecords, IssuedCard
 
 
 def call(number: int) -> dict[str, Any]:
@@ -112,3 +115,26 @@ def test_commits_awaited_on_the_event_loop_share_groups_and_the_writer_stops(
     [writer] = writers() - before
     trail.dispose()
     assert not writer.is_alive()
+
+
+def test_cards_and_audit_records_share_the_databases_one_writer(tmp_path: Path) -> None:
+    """The CDS service records its cards through the audit trail's writer (they share the
+    database): awaited together, both kinds of row are committed when the calls return,
+    and a card's row carries its retention."""
+    trail = AuditTrail(f"sqlite:///{tmp_path / 'audit.db'}", b"k" * 32)
+    records = CdsRecords(trail.writer, retention_days=2)
+
+    async def calls() -> None:
+        await asyncio.gather(
+            *(trail.commit(**call(n)) for n in range(20)),
+            *(records.issued(f"card-{n}", "alliance-risk-patient-view") for n in range(20)),
+        )
+
+    asyncio.run(calls())
+    with Session(trail.engine) as session:
+        cards = list(session.scalars(select(IssuedCard)))
+        audited = session.scalar(select(func.count()).select_from(AuditRecord))
+    trail.dispose()
+    assert audited == 20
+    assert sorted(card.uuid for card in cards) == sorted(f"card-{n}" for n in range(20))
+    assert all((card.expires_at - card.issued_at).total_seconds() == 2 * 86_400 for card in cards)

@@ -11,9 +11,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
-import itertools
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -21,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import JSON, DateTime, Integer, String, create_engine, event, insert, select
 from sqlalchemy.engine import Engine
@@ -29,6 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.audit.notes import AuditedClient
 from service.db.base import Base
+from service.db.group_commit import GroupCommit
 from service.db.schema import SchemaMismatchError, schema_problem, upgrade
 from service.security.key_files import load_or_create_key
 from service.settings import Settings
@@ -59,8 +58,17 @@ class AuditRecord(Base):
 
 
 _INSERT = insert(AuditRecord)
-#: One call's rows and the future its caller waits on.
-_Pending = tuple[list[dict[str, Any]], Future[None]]
+
+
+class AuditCall(TypedDict):
+    """What one call's audit record says (the keywords of `AuditTrail.submit`)."""
+
+    request_id: str
+    caller: str
+    endpoint: str
+    status: int
+    model_version: str | None
+    clients: Sequence[AuditedClient]
 
 
 def default_database_url(home: Path) -> str:
@@ -120,9 +128,10 @@ class AuditTrail:
         self.engine = make_engine(url)
         self._schema_ready = False
         self._schema_lock = threading.Lock()
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._writer_lock = threading.Lock()
+        #: The database's one writer, shared by everything the service records there.
+        self.writer = GroupCommit(
+            self.engine, name="audit-writer", before_commit=self.ensure_schema
+        )
 
     def ensure_schema(self) -> None:
         """Check once that the database is at this code's schema revision; raise if not.
@@ -169,12 +178,11 @@ class AuditTrail:
             raise RuntimeError("this audit trail was opened for reading only")
         return hmac.new(self._key, client_id.encode(), hashlib.sha256).hexdigest()
 
-    def write(self, **call: Any) -> None:
-        """Commit the call's record(s) (the keywords of `submit`); raises if the database
-        cannot take them."""
+    def write(self, **call: Unpack[AuditCall]) -> None:
+        """Commit the call's record(s); raises if the database cannot take them."""
         self.submit(**call).result()
 
-    async def commit(self, **call: Any) -> None:
+    async def commit(self, **call: Unpack[AuditCall]) -> None:
         """`write` for the event loop: awaits the commit without holding a thread."""
         await asyncio.wrap_future(self.submit(**call))
 
@@ -211,55 +219,7 @@ class AuditTrail:
             }
             for client in clients
         ] or [{**common, "model_version": model_version}]
-        committed: Future[None] = Future()
-        self._start_writer()
-        self._queue.put((rows, committed))
-        return committed
-
-    def _start_writer(self) -> None:
-        if self._writer is not None:
-            return
-        with self._writer_lock:
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._write_groups, name="audit-writer", daemon=True
-                )
-                self._writer.start()
-
-    def _write_groups(self) -> None:
-        """The writer thread. Group commit: records that arrive while a commit is running
-        share the next one, so concurrent requests pay for one fsync between them instead
-        of one each, and each caller still learns only once a transaction holding its own
-        records has committed (or that it failed). The rows go in as Core INSERT
-        statements (one per run of rows with the same columns, so usually one per group):
-        the ORM's unit of work cost more than the insert itself."""
-        while True:
-            group = [self._queue.get()]
-            while group[-1] is not None:
-                try:
-                    group.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stopping = group[-1] is None
-            pending = [item for item in group if item is not None]
-            if pending:
-                self._commit(pending)
-            if stopping:
-                return
-
-    def _commit(self, group: list[_Pending]) -> None:
-        try:
-            self.ensure_schema()
-            with self.engine.begin() as connection:
-                in_order = (row for records, _ in group for row in records)
-                for _, run in itertools.groupby(in_order, key=lambda row: row.keys()):
-                    connection.execute(_INSERT, list(run))
-        except Exception as error:
-            for _, waiting in group:
-                waiting.set_exception(error)
-        else:
-            for _, waiting in group:
-                waiting.set_result(None)
+        return self.writer.submit([(_INSERT, row) for row in rows])
 
     def records(
         self,
@@ -283,10 +243,7 @@ class AuditTrail:
 
     def dispose(self) -> None:
         """Let the writer commit what it holds, then close the connections."""
-        if self._writer is not None:
-            self._queue.put(None)
-            self._writer.join()
-            self._writer = None
+        self.writer.dispose()
         self.engine.dispose()
 
 

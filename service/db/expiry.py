@@ -37,6 +37,11 @@ class PeriodicPurge:
         self._next = 0.0
         self._lock = threading.Lock()
 
+    def due(self) -> bool:
+        """Whether a call now would purge (so a caller on the event loop can hand it to a
+        thread only then)."""
+        return self.clock() >= self._next
+
     def __call__(self) -> None:
         now = self.clock()
         with self._lock:

@@ -154,7 +154,7 @@ async def call_service(
         link_minutes=settings.report_link_minutes,
     )
     if card.uuid:
-        await run_in_threadpool(records.issued, card.uuid, service_id)
+        await records.issued(card.uuid, service_id)
     audit.add_prediction(source.history.client.client_id, answer)
     return CdsResponse(cards=[card])
 

@@ -138,10 +138,10 @@ def cds_state(request: Request) -> CdsState:
             state = getattr(request.app.state, "cds", None)
             if state is None:
                 settings: Settings = request.app.state.settings
-                engine = request.app.state.audit_trail.engine
+                trail = request.app.state.audit_trail
                 state = CdsState(
-                    CdsAuthenticator(settings, engine),
-                    CdsRecords(engine, retention_days=settings.cds_retention_days),
+                    CdsAuthenticator(settings, trail.engine),
+                    CdsRecords(trail.writer, retention_days=settings.cds_retention_days),
                 )
                 request.app.state.cds = state
     return state

@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from starlette.concurrency import run_in_threadpool
 
 from service.db.base import Base
 from service.db.expiry import PeriodicPurge
+from service.db.group_commit import GroupCommit
 from service.ehr.cds.hooks import Feedback
 
 logger = logging.getLogger("alliance_risk.cds")
@@ -50,28 +51,34 @@ class FeedbackRecord(Base):
     known_card: Mapped[bool] = mapped_column(Boolean)
 
 
+_ISSUE = insert(IssuedCard)
+
+
 class CdsRecords:
     """Issued card uuids (to tell feedback on our cards from stray ones) and feedback."""
 
-    def __init__(self, engine: Engine, *, retention_days: float) -> None:
-        self.engine = engine
+    def __init__(self, writer: GroupCommit, *, retention_days: float) -> None:
+        """`writer` is the database's writer (the audit trail's: they share the database)."""
+        self.writer = writer
+        self.engine = writer.engine
         self.retention = dt.timedelta(days=retention_days)
         self._purge_expired = PeriodicPurge(
-            engine, [IssuedCard, FeedbackRecord], every_seconds=PURGE_EVERY_SECONDS
+            self.engine, [IssuedCard, FeedbackRecord], every_seconds=PURGE_EVERY_SECONDS
         )
 
-    def issued(self, card_uuid: str, service_id: str) -> None:
+    async def issued(self, card_uuid: str, service_id: str) -> None:
+        """Record a card before it goes out; returns once committed, usually in the same
+        transaction as the audit records of the calls answered meanwhile."""
+        if self._purge_expired.due():
+            await run_in_threadpool(self._purge_expired)
         now = dt.datetime.now(dt.UTC)
-        self._purge_expired()
-        with Session(self.engine) as session, session.begin():
-            session.add(
-                IssuedCard(
-                    uuid=card_uuid,
-                    service_id=service_id,
-                    issued_at=now,
-                    expires_at=now + self.retention,
-                )
-            )
+        row = {
+            "uuid": card_uuid,
+            "service_id": service_id,
+            "issued_at": now,
+            "expires_at": now + self.retention,
+        }
+        await self.writer.commit([(_ISSUE, row)])
 
     def record(self, service_id: str, item: Feedback) -> None:
         reason = item.override_reason.reason if item.override_reason else None
