@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import ROOT, free_port, load_average, our_server, server, wrk
+from harness import ROOT, add_section, free_port, load_average, our_server, server, wrk
 from run_all import environment
 
 SERVICE = "/cds-services/alliance-risk-patient-view"
@@ -97,8 +97,7 @@ def main() -> None:
         "`.venv/bin/python tests/benchmarks/cds_hooks.py`",
         "",
     ]
-    with args.out.open("a") as handle:
-        handle.write("\n".join(lines))
+    add_section(args.out, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -22,7 +22,7 @@ from distributed import Client, LocalCluster
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import ROOT, measure
+from harness import ROOT, add_section, measure
 from run_all import cli, environment
 
 # The cluster starts in this process: its scheduler and workers must unpickle this
@@ -142,8 +142,7 @@ def main() -> None:
             record.write_text(json.dumps(figures, indent=2))
         records[clients] = figures
     lines = _table(records, args.work)
-    with args.out.open("a") as handle:
-        handle.write("\n".join(lines))
+    add_section(args.out, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -276,3 +276,25 @@ def with_api_key(env: dict[str, str], caller: str = "benchmark") -> dict[str, st
         ALLIANCE_RISK_API_KEYS=json.dumps({caller: hash_api_key(key)}),
     )
     return {"X-API-Key": key}
+
+
+#: Where BENCHMARKS.md's records measured by hand begin (long runs, before/after
+#: comparisons): `make bench` rewrites everything above this line and keeps the rest.
+HAND_KEPT = "<!-- Recorded by hand below: `make bench` keeps everything from this line. -->"
+
+
+def kept_by_hand(report: Path) -> str:
+    """The hand-kept records at the end of `report` (from `HAND_KEPT` on), or ''."""
+    text = report.read_text() if report.exists() else ""
+    at = text.find(HAND_KEPT)
+    return "" if at < 0 else "\n" + text[at:]
+
+
+def add_section(report: Path, section: str) -> None:
+    """Add a generated section to `report`, before its hand-kept records."""
+    text = report.read_text() if report.exists() else ""
+    at = text.find(HAND_KEPT)
+    if at < 0:
+        report.write_text(text + section)
+    else:
+        report.write_text(text[:at].rstrip("\n") + "\n" + section.rstrip("\n") + "\n\n" + text[at:])

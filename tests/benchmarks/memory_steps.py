@@ -9,12 +9,18 @@ memory of the driver and of each worker, and names the step the driver's main th
 (the function a step-holding function such as `fit_and_evaluate_on_cluster` is calling, or
 its current line). Whole-process peaks come from the kernel (`ru_maxrss`); the per-step
 figures are the largest samples, so a peak shorter than one interval can be missed.
+
+For the driver each sample also says who holds its memory: Arrow's memory pool (string
+columns), the C heap in use (Python objects, NumPy arrays) and the heap glibc keeps free
+without returning it to the system; what is left of the resident set is code, libraries
+and memory mapped by other allocators.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import linecache
 import os
@@ -46,6 +52,38 @@ STEP_HOLDERS = (
     "score_dataset_on_cluster",
     "score_folder",
 )
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _heap_mib() -> tuple[float, float, float]:
+    """Arrow's pool, glibc's heap in use (arenas and mmapped blocks), and its free heap."""
+    import pyarrow
+
+    glibc = ctypes.CDLL("libc.so.6")
+    glibc.mallinfo2.restype = _MallInfo2
+    info = glibc.mallinfo2()
+    return (
+        pyarrow.total_allocated_bytes() / MIB,
+        (info.uordblks + info.hblkhd) / MIB,
+        info.fordblks / MIB,
+    )
 
 
 def _step(frame: object) -> str:
@@ -81,9 +119,11 @@ def _drive(timeline: Path, pids: list[int], every: float, command: list[str]) ->
             frame = sys._current_frames().get(main)
             rss = []
             for process in processes:
-                with contextlib.suppress(psutil.Error):
+                try:
                     rss.append(process.memory_info().rss / MIB)
-            samples.append([time.time(), _step(frame), *rss])
+                except psutil.Error:  # a worker that has gone
+                    rss.append(0.0)
+            samples.append([time.time(), _step(frame), *rss, *_heap_mib()])
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -96,13 +136,16 @@ def _drive(timeline: Path, pids: list[int], every: float, command: list[str]) ->
         timeline.write_text(json.dumps({"driver_peak_mib": peak, "samples": samples}))
 
 
-def _by_step(samples: list[list[object]], n_workers: int) -> dict[str, list[float]]:
-    """Largest driver and worker memory seen in each step, in the order steps began."""
-    steps: dict[str, list[float]] = {}
-    for _, step, *rss in samples:
-        best = steps.setdefault(str(step), [0.0] * (1 + n_workers))
-        for i, value in enumerate(rss[: 1 + n_workers]):
-            best[i] = max(best[i], float(value))
+def _by_step(samples: list[list[object]], n_workers: int) -> dict[str, dict[str, list[float]]]:
+    """Per step, in the order steps began: the largest driver and worker memory seen, and
+    who held the driver's memory at its largest sample (Arrow, heap in use, heap free)."""
+    steps: dict[str, dict[str, list[float]]] = {}
+    for _, step, *figures in samples:
+        rss, held = [float(v) for v in figures[: 1 + n_workers]], figures[1 + n_workers :]
+        best = steps.setdefault(str(step), {"peak_mib": [0.0] * len(rss), "driver_held": []})
+        if rss[0] > best["peak_mib"][0]:
+            best["driver_held"] = [round(float(v)) for v in held]
+        best["peak_mib"] = [max(a, b) for a, b in zip(best["peak_mib"], rss, strict=True)]
     return steps
 
 

@@ -1,10 +1,12 @@
 """Where a prediction request's time goes: py-spy samples our server under wrk load.
 
-Usage: .venv/bin/python tests/benchmarks/profile_serving.py [--seconds 20] [--path /v1/predictions]
+Usage: .venv/bin/python tests/benchmarks/profile_serving.py [--seconds 20] [--path PATH]
 (after `make bench`, which trains the model it serves; py-spy is not a dependency:
 `.venv/bin/pip install py-spy`, and it needs permission to read another process).
 
-The server runs as `side_by_side.py` runs it (API key, audit trail, one worker). py-spy
+The server runs as `side_by_side.py` runs it (API key, audit trail, one worker); with
+`--path /cds-services/alliance-risk-patient-view` it answers `cds_hooks.py`'s patient-view
+call with full prefetch instead (as there, without the CDS client's JWT). py-spy
 samples only threads holding the GIL (`--gil`), so the shares are of the Python work per
 request, not of time spent waiting. Prints each function's inclusive share of the samples
 (every frame on a sampled stack counts once), the view that shows which layer to cut.
@@ -23,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from cds_hooks import SERVICE, prefetch_call
 from harness import BIN, ROOT, free_port, our_server, server, with_api_key, wrk
 from run_all import environment, example_bodies
 
@@ -57,8 +60,10 @@ def main() -> None:
         sys.exit("py-spy is not installed: .venv/bin/pip install py-spy")
     home, data = args.work / "train-20000", args.work / "cohort-20000"
     env = environment(home)
-    headers = with_api_key(env)
-    body, _ = example_bodies(home, data)
+    if args.path == SERVICE:
+        headers, body = None, prefetch_call(data)
+    else:
+        headers, (body, _) = with_api_key(env), example_bodies(home, data)
     port = free_port()
     with (
         server(our_server(port), env, f"http://127.0.0.1:{port}/readyz") as ours,

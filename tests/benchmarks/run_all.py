@@ -27,6 +27,7 @@ from harness import (
     LoadResult,
     cpu_seconds,
     free_port,
+    kept_by_hand,
     load_average,
     machine,
     measure,
@@ -494,7 +495,7 @@ def main() -> None:
         f"# run_all.py: {' '.join(sys.argv[1:]) or '(defaults)'}; "
         f"took {(time.monotonic() - started) / 60:.1f} min",
     ]
-    args.out.write_text(report(figures, commands))
+    args.out.write_text(report(figures, commands) + kept_by_hand(args.out))
     (args.work / "figures.json").write_text(json.dumps(figures, indent=2))
     print(f"wrote {args.out}", flush=True)
 
