@@ -3,7 +3,10 @@ cluster: the plots' sample of explained rows and the baselines' training rows.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.registry import FEATURE_NAMES
@@ -11,7 +14,13 @@ from training import baselines as baselines_module
 from training import held_out
 from training.baselines import fit_baselines
 from training.heap import return_freed_memory
-from training.held_out import MODEL_SCORES, ScoredTest, oracle_of_test_clients, plot_rows
+from training.held_out import (
+    MODEL_SCORES,
+    OracleFile,
+    ScoredTest,
+    oracle_of_test_clients,
+    plot_rows,
+)
 from training.pipeline import TrainingOutcome
 from training.synthetic import SyntheticCohort
 
@@ -64,13 +73,22 @@ def test_baselines_are_fitted_on_a_seeded_sample_of_many_rows(
         )
 
 
-def test_only_the_test_clients_oracle_rows_are_kept(small_cohort: SyntheticCohort) -> None:
-    oracle = small_cohort.oracle
-    test = frozenset(oracle["client_id"].drop_duplicates().iloc[::5])
-    kept = oracle_of_test_clients(oracle, test)
-    assert set(kept["client_id"]) == test
-    assert len(kept) == oracle["client_id"].isin(test).sum() < len(oracle)
+def test_only_the_test_clients_oracle_rows_are_read(small_cohort_dir: Path, tmp_path: Path) -> None:
+    """The oracle file is read row group by row group for the test clients only: the rows
+    and values the whole file filtered in memory gives, in the same order."""
+    whole = pd.read_parquet(small_cohort_dir / "oracle.parquet")
+    test = frozenset(whole["client_id"].drop_duplicates().iloc[::5])
+    expected = whole[whole["client_id"].isin(test)].reset_index(drop=True)
+    # Several row groups, so rows are kept from each and put back in order.
+    split_file = tmp_path / "oracle.parquet"
+    whole.to_parquet(split_file, row_group_size=len(whole) // 7)
+    for folder in (small_cohort_dir, tmp_path):
+        oracle = OracleFile.in_folder(folder)
+        assert oracle is not None
+        pd.testing.assert_frame_equal(oracle_of_test_clients(oracle, test), expected)
     assert oracle_of_test_clients(None, test) is None
+    assert OracleFile.in_folder(tmp_path / "clinic-export") is None
+    assert len(OracleFile(split_file).rows_of(frozenset())) == 0
 
 
 def test_training_returns_freed_heap_to_the_system_on_glibc() -> None:

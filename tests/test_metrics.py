@@ -231,8 +231,9 @@ def test_bootstrap_counts_widen_before_a_count_would_overflow() -> None:
 
 
 def test_bootstrap_sums_equal_one_float_matrix_product() -> None:
-    """Reading the byte counts a block of draws at a time gives the float product; BLAS
-    may sum a block's rows in another order, so equal to the last bits, not bit for bit."""
+    """Reading the byte counts a block of draws at a time, and for a subgroup only its own
+    clusters, gives the float product; BLAS may sum in another order, so equal to the last
+    bits, not bit for bit."""
     rng = np.random.default_rng(4)
     clusters = rng.integers(0, 30_000, 90_000)
     draws = ClusterDraws.draw(clusters, n_boot=300, seed=2)
@@ -241,3 +242,10 @@ def test_bootstrap_sums_equal_one_float_matrix_product() -> None:
     assert draws.counts.dtype == np.uint8
     expected = draws.counts.astype(float) @ per_cluster
     np.testing.assert_allclose(draws.sums(values), expected, rtol=1e-12, atol=1e-9)
+    # A subgroup's sums read only its own clusters' counts.
+    rows = rng.random(len(clusters)) < 0.03
+    subgroup = draws.restrict(rows)
+    per_cluster = np.bincount(subgroup.cluster_index, values[rows], minlength=draws.counts.shape[1])
+    expected = draws.counts.astype(float) @ per_cluster
+    for found in (subgroup.sums(values[rows]), *subgroup.sums_of([values[rows]] * 2)):
+        np.testing.assert_allclose(found, expected, rtol=1e-12, atol=1e-9)

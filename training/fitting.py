@@ -32,6 +32,7 @@ from training.characteristics import baseline_characteristics
 from training.evaluation import BootstrapCluster, headline_metrics
 from training.flow import flow_counts, participant_flow
 from training.held_out import (
+    OracleFile,
     OutcomeEvaluation,
     ScoredTest,
     calibrated_outcome,
@@ -132,7 +133,7 @@ def fit_and_evaluate(
     seed: int = 0,
     strategy: SplitStrategy = SplitStrategy.CLIENT,
     parameters: dict[str, BoosterParameters] | None = None,
-    oracle: pd.DataFrame | None = None,
+    oracle: OracleFile | None = None,
     n_boot: int = 200,
     synthetic: bool = False,
     training_summary: dict[str, Any] | None = None,
@@ -152,7 +153,7 @@ def fit_and_evaluate(
     definitions = definitions or OutcomeDefinitions(as_of=tables.latest_date())
     plan = TrainingPlan.of(tables.clients, strategy=strategy, seed=seed, exclude=exclude_features)
     split = plan.split
-    oracle = oracle_of_test_clients(oracle, split.test)
+    test_oracle = oracle_of_test_clients(oracle, split.test)
     parts = {"train": plan.training_rows(tables)}
     held_out = plan.builder.transform(subset(tables, split.calibration | split.test))
     in_calibration = held_out.index.get_level_values("client_id").isin(split.calibration)
@@ -203,7 +204,7 @@ def fit_and_evaluate(
             model,
             ScoredTest.of(model, test.features, test.y, baselines, seed=seed),
             clients=tables.clients,
-            oracle=oracle if oracle_applies(outcome, definitions) else None,
+            oracle=test_oracle if oracle_applies(outcome, definitions) else None,
             n_train_rows=n_train_rows,
             n_calibration_rows=n_calibration_rows,
             n_boot=n_boot,

@@ -12,11 +12,15 @@ its rows in place (`ScoredTest.of`): both then go through the same `evaluate_sco
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sklearn.pipeline import Pipeline
 
 from models.bands import LandmarkBands, PopulationQuantiles
@@ -120,12 +124,34 @@ class ScoredTest:
         )
 
 
-def oracle_of_test_clients(
-    oracle: pd.DataFrame | None, test: frozenset[str]
-) -> pd.DataFrame | None:
-    """The synthetic oracle's rows of the test clients: all the evaluation looks up (a fifth
-    of the oracle, which a caller can then release)."""
-    return None if oracle is None else oracle[oracle["client_id"].isin(test).to_numpy()]
+@dataclass(frozen=True)
+class OracleFile:
+    """A synthetic cohort's true risks (`oracle.parquet`), read only for the clients the
+    evaluation looks up: at 1,000,000 clients the whole file is 4.6 million rows (350 MiB
+    in pandas), of which the test clients' are a fifth."""
+
+    path: Path
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> OracleFile | None:
+        """The folder's oracle, or None for data that have none (a clinic's export)."""
+        path = folder / "oracle.parquet"
+        return cls(path) if path.exists() else None
+
+    def rows_of(self, clients: frozenset[str]) -> pd.DataFrame:
+        """The rows of `clients`, in file order, read one row group at a time."""
+        source = pq.ParquetFile(self.path)
+        wanted = pa.array(sorted(clients), type=pa.string())
+        kept = [
+            group.filter(pc.is_in(group.column("client_id"), value_set=wanted))
+            for group in (source.read_row_group(i) for i in range(source.num_row_groups))
+        ]
+        return pa.concat_tables(kept or [source.schema_arrow.empty_table()]).to_pandas()
+
+
+def oracle_of_test_clients(oracle: OracleFile | None, test: frozenset[str]) -> pd.DataFrame | None:
+    """The synthetic oracle's rows of the test clients: all the evaluation looks up."""
+    return None if oracle is None else oracle.rows_of(test)
 
 
 def plot_rows(n_rows: int, n_sample: int, seed: int) -> np.ndarray:

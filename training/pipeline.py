@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 
 from data_schemas.problems import DataValidationError
 from data_schemas.tables import table_files
@@ -26,6 +25,7 @@ from training.backends import Backend, SingleMachine
 from training.boosting import BoosterParameters
 from training.evaluation import BootstrapCluster
 from training.fitting import FittedModel
+from training.held_out import OracleFile
 from training.sample_size import SampleSizeCheck, SampleSizeError, check_sample_size
 from training.splits import SplitStrategy
 from training.subgroups import MIN_SUBGROUP_EVENTS
@@ -77,12 +77,6 @@ def data_summary(
         "content_hash": content_hash(folder),
         "synthetic": is_synthetic(folder),
     }
-
-
-def read_oracle(folder: Path) -> pd.DataFrame | None:
-    """The true risks a synthetic cohort ships with, to measure how close the model gets."""
-    path = folder / "oracle.parquet"
-    return pd.read_parquet(path) if path.exists() else None
 
 
 def run_parameters(
@@ -194,7 +188,7 @@ def train(
             seed=seed,
             strategy=strategy,
             parameters=parameters,
-            oracle=read_oracle(data),
+            oracle=OracleFile.in_folder(data),
             n_boot=n_boot,
             synthetic=bool(summary["synthetic"]),
             training_summary=summary,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from math import comb, factorial
 
 import numpy as np
@@ -82,16 +83,38 @@ class ClusterDraws:
         """One draw's weight of each row."""
         return self.counts[draw, self.cluster_index].astype(np.float64)
 
-    def _blocks(self, width: int) -> Iterator[np.ndarray]:
-        """The counts as floats, by blocks of draws of about `CELLS_PER_CHUNK` cells."""
+    def _blocks(self, columns: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """The counts of `columns` (default all clusters) as floats, by blocks of draws of
+        about `CELLS_PER_CHUNK` cells."""
+        width = self.counts.shape[1] if columns is None else len(columns)
         step = max(1, CELLS_PER_CHUNK // max(1, width))
         for start in range(0, self.n_boot, step):
-            yield self.counts[start : start + step].astype(np.float64)
+            block = self.counts[start : start + step]
+            yield (block if columns is None else block[:, columns]).astype(np.float64)
+
+    @cached_property
+    def _used_clusters(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """The clusters these rows belong to (None: all of them) and each row's position
+        among them."""
+        drawn = np.bincount(self.cluster_index, minlength=self.counts.shape[1]) > 0
+        if drawn.all():
+            return None, self.cluster_index
+        return np.flatnonzero(drawn), (np.cumsum(drawn) - 1)[self.cluster_index]
 
     def sums(self, values: np.ndarray) -> np.ndarray:
         """Per draw, the weighted sum of one value per row."""
-        per_cluster = np.bincount(self.cluster_index, values, minlength=self.counts.shape[1])
-        return _each_draw([block @ per_cluster for block in self._blocks(self.counts.shape[1])])
+        [found] = self.sums_of([values])
+        return found
+
+    def sums_of(self, values: list[np.ndarray]) -> list[np.ndarray]:
+        """`sums` of each array of `values`, reading the counts once for all of them, and
+        only the clusters these rows belong to (a subgroup's, when restricted)."""
+        columns, position = self._used_clusters
+        width = self.counts.shape[1] if columns is None else len(columns)
+        per_cluster = np.column_stack([np.bincount(position, v, minlength=width) for v in values])
+        blocks = [block @ per_cluster for block in self._blocks(columns)]
+        found = np.concatenate(blocks) if blocks else np.empty((0, len(values)))
+        return list(found.T)
 
     def chunks(self, *orders: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
         """Row weights (draws x rows) of the rows in each `orders` array, by blocks of draws."""
@@ -156,12 +179,14 @@ def weighted_auprc(draws: ClusterDraws, y: np.ndarray, p: np.ndarray) -> np.ndar
 
 def weighted_brier(draws: ClusterDraws, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return draws.sums((p - y) ** 2) / draws.sums(np.ones_like(p))
+        squared, rows = draws.sums_of([(p - y) ** 2, np.ones_like(p)])
+        return squared / rows
 
 
 def weighted_observed_expected(draws: ClusterDraws, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return draws.sums(y) / draws.sums(p)
+        observed, expected = draws.sums_of([y, p])
+        return observed / expected
 
 
 def weighted_ece(draws: ClusterDraws, y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -208,7 +233,7 @@ def _expit_derivatives(mu: np.ndarray) -> list[np.ndarray]:
 
 
 def _two_classes(draws: ClusterDraws, y: np.ndarray) -> np.ndarray:
-    events, rows = draws.sums(y), draws.sums(np.ones_like(y))
+    events, rows = draws.sums_of([y, np.ones_like(y)])
     return (events > 0) & (events < rows)
 
 
@@ -247,12 +272,11 @@ def _slope_draws(
     """
     mu = expit(a0 + b0 * x)
     derivatives = _expit_derivatives(mu)
-    residual = [draws.sums((y - mu) * x**j) for j in range(2)]
-    moment = {
-        (m, j): draws.sums(derivatives[m - 1] * x**j)
-        for m in range(1, TAYLOR_ORDER + 1)
-        for j in range(m + 2)
-    }
+    terms = [(m, j) for m in range(1, TAYLOR_ORDER + 1) for j in range(m + 2)]
+    found = draws.sums_of(
+        [(y - mu) * x**j for j in range(2)] + [derivatives[m - 1] * x**j for m, j in terms]
+    )
+    residual, moment = found[:2], dict(zip(terms, found[2:], strict=True))
     da, db = np.zeros(draws.n_boot), np.zeros(draws.n_boot)
     for _ in range(NEWTON_STEPS):
         score = [residual[0].copy(), residual[1].copy()]
@@ -281,8 +305,7 @@ def _intercept_draws(draws: ClusterDraws, y: np.ndarray, x: np.ndarray, c0: floa
     """Calibration-in-the-large in every draw: sum w (y - expit(c + x)) = 0, expanded at c0."""
     mu = expit(c0 + x)
     derivatives = _expit_derivatives(mu)
-    residual = draws.sums(y - mu)
-    moment = [draws.sums(d) for d in derivatives]
+    residual, *moment = draws.sums_of([y - mu, *derivatives])
     dc = np.zeros(draws.n_boot)
     for _ in range(NEWTON_STEPS):
         score = residual - sum(

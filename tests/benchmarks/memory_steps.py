@@ -1,6 +1,7 @@
 """Peak memory per process and per step of `alliance-risk train` and `score`, single or Dask.
 
 Usage: .venv/bin/python tests/benchmarks/memory_steps.py --data COHORT [--paths single dask]
+[--train-only]
 
 The command runs as its own process (the driver), as `dask_comparison.py` runs it; the
 cluster (two single-thread workers) lives in this process, so the scheduler is not counted
@@ -189,8 +190,11 @@ def _run(
     }
 
 
-def measure_path(path: str, data: Path, work: Path, every: float) -> dict[str, object]:
-    """Train, promote and score with explanations, with per-process and per-step peaks."""
+def measure_path(
+    path: str, data: Path, work: Path, every: float, *, score: bool = True
+) -> dict[str, object]:
+    """Train, promote and score with explanations (unless `score` is false), with
+    per-process and per-step peaks."""
     from distributed import Client, LocalCluster
 
     home = work / f"memory-{path}-{data.name}"
@@ -219,6 +223,9 @@ def measure_path(path: str, data: Path, work: Path, every: float) -> dict[str, o
         figures["train"] = _run(train, env, pids, work / f"{path}-train.json", every)
         if pids:
             figures["worker_peak_after_train_mib"] = list(client.run(_peak_mib).values())
+        if not score:
+            figures["load_after"] = os.getloadavg()
+            return figures
         promote = ["promote", "1", "--force", "--reason", "benchmark"]
         subprocess.run([sys.executable, "-m", "alliance_risk_cli", *promote], env=env, check=True)
         out = work / f"scores-{path}-{data.name}{'' if pids else '.parquet'}"
@@ -240,6 +247,7 @@ def main() -> None:
     parser.add_argument("--paths", nargs="+", choices=["single", "dask"], default=["dask"])
     parser.add_argument("--work", type=Path, default=ROOT / "var" / "bench-memory")
     parser.add_argument("--every", type=float, default=0.25)
+    parser.add_argument("--train-only", action="store_true", help="skip promote and score")
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--pids", type=int, nargs="*", default=[], help=argparse.SUPPRESS)
     parser.add_argument("command", nargs="*", help=argparse.SUPPRESS)
@@ -249,7 +257,7 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     for path in args.paths:
-        figures = measure_path(path, args.data, args.work, args.every)
+        figures = measure_path(path, args.data, args.work, args.every, score=not args.train_only)
         record = args.work / f"memory-{path}-{args.data.name}.json"
         record.write_text(json.dumps(figures, indent=2))
         print(json.dumps(figures, indent=2))

@@ -244,15 +244,15 @@ MODEL_SIZES = ((2, 0.1), (3, 0.1), (3, 0.05), (7, 0.03), (15, 0.03))
 def model_sizes(home: Path, data: Path) -> list[dict]:
     """Held-out AUROC and single-thread TreeSHAP cost per row for a few booster sizes."""
     os.environ.update(environment(home))
-    import pandas as pd
 
     from data_schemas.tables import load_clinic_data
     from features.registry import FEATURE_NAMES
     from training.boosting import BoosterParameters
     from training.fitting import fit_and_evaluate
+    from training.held_out import OracleFile
 
     tables = load_clinic_data(data)
-    oracle = pd.read_parquet(data / "oracle.parquet")
+    oracle = OracleFile.in_folder(data)
     rows = []
     for leaves, rate in MODEL_SIZES:
         parameters = BoosterParameters(num_leaves=leaves, learning_rate=rate)

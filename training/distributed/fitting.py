@@ -55,6 +55,7 @@ from training.fitting import (
 )
 from training.flow import add_counts, flow_counts, participant_flow
 from training.held_out import (
+    OracleFile,
     OutcomeEvaluation,
     calibrated_outcome,
     evaluate_scored,
@@ -222,7 +223,7 @@ def fit_and_evaluate_on_cluster(
     seed: int = 0,
     strategy: SplitStrategy = SplitStrategy.CLIENT,
     parameters: dict[str, BoosterParameters] | None = None,
-    oracle: pd.DataFrame | None = None,
+    oracle: OracleFile | None = None,
     n_boot: int = 200,
     synthetic: bool = False,
     training_summary: dict[str, Any] | None = None,
@@ -241,7 +242,7 @@ def fit_and_evaluate_on_cluster(
     clients = pd.concat(client.gather(client.map(clients_of, tables.buckets))).sort_index()
     plan = TrainingPlan.of(clients, strategy=strategy, seed=seed, exclude=exclude_features)
     split, builder = plan.split, plan.builder
-    oracle = oracle_of_test_clients(oracle, split.test)
+    test_oracle = oracle_of_test_clients(oracle, split.test)
     train_ids = np.sort(np.fromiter(split.train, dtype=object, count=len(split.train)))
     [train_on_workers] = client.scatter([split.train], broadcast=True)
     first_ratings = pd.concat(
@@ -310,7 +311,7 @@ def fit_and_evaluate_on_cluster(
             model,
             scored_test(client, row_parts, model, baselines, names, seed),
             clients=clients,
-            oracle=oracle if oracle_applies(outcome, definitions) else None,
+            oracle=test_oracle if oracle_applies(outcome, definitions) else None,
             n_train_rows=n_train_rows,
             n_calibration_rows=len(calibration),
             n_boot=n_boot,
