@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.special import expit
 
 from training.resampling import ClusterDraws
-from training.subgroups import SUBGROUP_COLUMNS, SUBGROUP_METRICS, subgroup_table
+from training.subgroups import SUBGROUP_COLUMNS, SUBGROUP_METRICS, attribute_text, subgroup_table
 
 
 def test_large_groups_get_intervals_and_small_groups_are_too_small() -> None:
@@ -29,3 +30,13 @@ def test_large_groups_get_intervals_and_small_groups_are_too_small() -> None:
     assert small["n_event_clients"] < 100
     assert all(np.isnan(small[name]) for name in SUBGROUP_METRICS)
     assert set(table.index.get_level_values("attribute")) == set(SUBGROUP_COLUMNS)
+
+
+@pytest.mark.parametrize("dtype", ["string[pyarrow]", "string[python]", "object", "category"])
+def test_attribute_text_is_astype_str_with_one_string_per_value(dtype: str) -> None:
+    """Subgroup attributes read as `astype(str)` did, missing values included, but hold
+    one string object per distinct value, not one per evaluated row."""
+    values = pd.Series(["F", "M", None, "F", "X", "M", None] * 50, dtype=dtype)
+    text = attribute_text(values)
+    assert list(text) == list(values.astype(str))
+    assert len({id(item) for item in text}) == values.nunique(dropna=False)

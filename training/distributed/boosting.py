@@ -110,7 +110,7 @@ def train_data_parallel(
     }
     ports = client.gather(
         {
-            worker: client.submit(_port_of, future, workers=[worker])
+            worker: client.submit(_port_of, future, workers=[worker], allow_other_workers=False)
             for worker, future in held.items()
         }
     )
