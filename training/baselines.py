@@ -31,7 +31,7 @@ ALLIANCE_ONLY_FEATURES: tuple[str, ...] = (
 def _logistic(numeric: list[int], categorical: list[int]) -> Pipeline:
     numeric_steps = make_pipeline(
         # The imputer's output is a fresh matrix: scaling it in place saves one copy of
-        # the training rows (about 110 MB at BASELINE_ROWS) and changes no value.
+        # the imputed training rows and changes no value.
         SimpleImputer(strategy="median", add_indicator=True),
         StandardScaler(copy=False),
     )

@@ -5,8 +5,8 @@ time, so a commit per call would queue the calls behind each other's fsync. Here
 their rows to a writer thread; rows that arrive while a commit runs share the next one, so
 concurrent calls pay for one fsync between them, and each caller still learns only once a
 transaction holding its own rows has committed (or that it failed). The audit trail and the
-CDS service's card records share one database and one writer, so a card and the audit record
-of the call that issued it usually commit together.
+CDS service's card records share one database and one writer, so the cards and audit
+records of concurrent calls share commits too.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ class GroupCommit:
     def __init__(
         self, engine: Engine, *, name: str, before_commit: Callable[[], None] = lambda: None
     ) -> None:
-        """`before_commit` runs in the writer before each transaction (a schema check, a
-        purge of expired rows); if it raises, that group's callers get its error."""
+        """`before_commit` runs in the writer before each transaction (the audit trail's
+        schema check); if it raises, that group's callers get its error."""
         self.engine = engine
         self.name = name
         self.before_commit = before_commit
@@ -51,12 +51,9 @@ class GroupCommit:
         self._queue.put((rows, committed))
         return committed
 
-    def write(self, rows: Sequence[Row]) -> None:
-        """`submit` and wait: raises if the database cannot take the rows."""
-        self.submit(rows).result()
-
     async def commit(self, rows: Sequence[Row]) -> None:
-        """`write` for the event loop: awaits the commit without holding a thread."""
+        """`submit` for the event loop: awaits the commit without holding a thread; raises
+        if the database cannot take the rows."""
         await asyncio.wrap_future(self.submit(rows))
 
     def dispose(self) -> None:

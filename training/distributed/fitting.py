@@ -193,7 +193,12 @@ def _fit_distributed_booster(
     workers = worker_addresses(client)
     training = {
         worker: client.submit(
-            _worker_rows, row_parts[i :: len(workers)], outcome, stop, workers=[worker]
+            _worker_rows,
+            row_parts[i :: len(workers)],
+            outcome,
+            stop,
+            workers=[worker],
+            allow_other_workers=True,
         )
         for i, worker in enumerate(workers)
         if row_parts[i :: len(workers)]

@@ -67,8 +67,8 @@ class CdsRecords:
         )
 
     async def issued(self, card_uuid: str, service_id: str) -> None:
-        """Record a card before it goes out; returns once committed, usually in the same
-        transaction as the audit records of the calls answered meanwhile."""
+        """Record a card before it goes out; returns once committed, in the same
+        transaction as the cards and audit records of the calls answered meanwhile."""
         if self._purge_expired.due():
             await run_in_threadpool(self._purge_expired)
         now = dt.datetime.now(dt.UTC)
