@@ -12,9 +12,10 @@ its current line). Whole-process peaks come from the kernel (`ru_maxrss`); the p
 figures are the largest samples, so a peak shorter than one interval can be missed.
 
 For the driver each sample also says who holds its memory: Arrow's memory pool (string
-columns), the C heap in use (Python objects, NumPy arrays) and the heap glibc keeps free
-without returning it to the system; what is left of the resident set is code, libraries
-and memory mapped by other allocators.
+columns), the C heap in use (NumPy arrays, pandas blocks, large Python objects) and the heap
+glibc keeps free without returning it to the system; what is left of the resident set is
+code, libraries, Python's small objects (kept in arenas of their own) and memory mapped by
+other allocators.
 """
 
 from __future__ import annotations
