@@ -83,14 +83,12 @@ class ClusterDraws:
         """One draw's weight of each row."""
         return self.counts[draw, self.cluster_index].astype(np.float64)
 
-    def _blocks(self, columns: np.ndarray | None = None) -> Iterator[np.ndarray]:
-        """The counts of `columns` (default all clusters) as floats, by blocks of draws of
-        about `CELLS_PER_CHUNK` cells."""
-        width = self.counts.shape[1] if columns is None else len(columns)
+    def _draw_blocks(self, width: int) -> Iterator[np.ndarray]:
+        """The counts by blocks of draws, sized so that a block of `width` columns as floats
+        holds about `CELLS_PER_CHUNK` cells."""
         step = max(1, CELLS_PER_CHUNK // max(1, width))
         for start in range(0, self.n_boot, step):
-            block = self.counts[start : start + step]
-            yield (block if columns is None else block[:, columns]).astype(np.float64)
+            yield self.counts[start : start + step]
 
     @cached_property
     def _used_clusters(self) -> tuple[np.ndarray | None, np.ndarray]:
@@ -112,15 +110,16 @@ class ClusterDraws:
         columns, position = self._used_clusters
         width = self.counts.shape[1] if columns is None else len(columns)
         per_cluster = np.column_stack([np.bincount(position, v, minlength=width) for v in values])
-        blocks = [block @ per_cluster for block in self._blocks(columns)]
+        blocks = [
+            (block if columns is None else block[:, columns]).astype(np.float64) @ per_cluster
+            for block in self._draw_blocks(width)
+        ]
         found = np.concatenate(blocks) if blocks else np.empty((0, len(values)))
         return list(found.T)
 
     def chunks(self, *orders: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
         """Row weights (draws x rows) of the rows in each `orders` array, by blocks of draws."""
-        step = max(1, CELLS_PER_CHUNK // max(1, sum(len(order) for order in orders)))
-        for start in range(0, self.n_boot, step):
-            block = self.counts[start : start + step]
+        for block in self._draw_blocks(sum(len(order) for order in orders)):
             yield tuple(block[:, self.cluster_index[order]].astype(np.float64) for order in orders)
 
 
