@@ -25,7 +25,7 @@ from distributed import Client, Future
 
 from data_schemas.problems import DataValidationError, Problem
 from data_schemas.ranges import OUTCOME_COLUMNS
-from data_schemas.tables import ClinicTables, frame_as_text, parse_and_check, table_source
+from data_schemas.tables import ClinicTables, parse_and_check, table_source
 
 TABLES = ("clients", "therapists", "sessions")
 ROW = "_source_row"
@@ -41,13 +41,9 @@ class BucketedTables:
     n_buckets: int
 
 
-def read_table(folder: Path, name: str, *, text: bool = True) -> dd.DataFrame:
-    """Table `name` as a Dask DataFrame of text cells, with its 1-based row in the source.
-
-    `text=False` keeps Parquet cells typed: Python strings take several times the memory of
-    typed columns, so the tables are shuffled typed and each bucket becomes text on its own
-    worker (`bucketed_text`); a worker never holds a whole table as text.
-    """
+def read_table(folder: Path, name: str) -> dd.DataFrame:
+    """Table `name` as a Dask DataFrame with its 1-based row in the source: text cells from
+    CSV, typed cells from Parquet (the contract's parser reads both)."""
     path = table_source(folder, name)
     if path.suffix == ".csv":
         with path.open(encoding="utf-8-sig") as handle:
@@ -62,8 +58,6 @@ def read_table(folder: Path, name: str, *, text: bool = True) -> dd.DataFrame:
         )
     else:
         frame = dd.read_parquet(path, split_row_groups=True)
-        if text:
-            frame = frame.map_partitions(frame_as_text)
     lengths = frame.map_partitions(len).compute()
     offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     meta = frame._meta.assign(**{ROW: pd.Series(dtype=np.int64)})
@@ -101,20 +95,6 @@ def _source_rows(problems: list[Problem], table: str, rows: np.ndarray) -> list[
         else problem
         for problem in problems
     ]
-
-
-def _text_cells(bucket: pd.DataFrame) -> pd.DataFrame:
-    """A typed bucket's cells as text, its source rows kept as numbers."""
-    return frame_as_text(bucket.drop(columns=ROW)).assign(**{ROW: bucket[ROW].to_numpy()})
-
-
-def bucketed_text(folder: Path, name: str, n_buckets: int) -> list[Delayed]:
-    """Table `name` in `n_buckets` buckets of text cells (see `by_client`), shuffled typed
-    when the source is Parquet and turned into text one bucket at a time."""
-    if table_source(folder, name).suffix == ".csv":
-        return by_client(read_table(folder, name), n_buckets)
-    buckets = by_client(read_table(folder, name, text=False), n_buckets)
-    return [dask.delayed(_text_cells)(bucket) for bucket in buckets]
 
 
 def validate_bucket(
@@ -158,8 +138,8 @@ def load_bucketed(
     folder = Path(folder)
     raw_therapists = read_table(folder, "therapists").compute()
     therapists = dask.delayed(raw_therapists, pure=True)
-    clients = bucketed_text(folder, "clients", n_buckets)
-    sessions = bucketed_text(folder, "sessions", n_buckets)
+    clients = by_client(read_table(folder, "clients"), n_buckets)
+    sessions = by_client(read_table(folder, "sessions"), n_buckets)
     checked = [
         dask.delayed(validate_bucket)(c, s, therapists)
         for c, s in zip(clients, sessions, strict=True)

@@ -59,25 +59,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
     )
 
 
-def _parquet_as_text(path: Path) -> pd.DataFrame:
-    """Read Parquet and turn it into text cells so CSV and Parquet share one parser."""
-    return frame_as_text(pq.read_table(path).to_pandas())
-
-
-def frame_as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Typed cells (as read from Parquet) as the text cells the parser reads."""
-    text = pd.DataFrame(index=frame.index)
-    for name in frame.columns:
-        column = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(column):
-            whole_days = column.isna() | (column == column.dt.normalize())
-            formatted = column.dt.strftime("%Y-%m-%d").where(whole_days, column.astype(str))
-            text[name] = formatted.astype("string")
-        elif pd.api.types.is_bool_dtype(column):
-            text[name] = column.map({True: "true", False: "false"}).astype("string")
-        else:
-            text[name] = column.astype("string")
-    return text
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """Read Parquet with its cells typed; Arrow's copy of each column is released as soon
+    as pandas holds it, so the table is never in memory twice."""
+    return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
 
 
 def table_source(folder: Path, name: str) -> Path:
@@ -110,7 +95,8 @@ def table_files(folder: Path, name: str) -> list[Path]:
 
 
 def read_raw_table(folder: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Find the table's file or dataset in the folder and read its cells as text."""
+    """Find the table's file or dataset in the folder and read its cells: text from CSV,
+    typed from Parquet (`parse_table` reads both)."""
     try:
         path = table_source(folder, spec.name)
     except DataValidationError as error:
@@ -118,7 +104,7 @@ def read_raw_table(folder: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, 
     try:
         if path.is_file() and path.stat().st_size == 0:
             return None, [Problem(spec.name, None, None, None, f"{path.name} is empty")]
-        raw = _read_csv(path) if path.suffix == ".csv" else _parquet_as_text(path)
+        raw = _read_csv(path) if path.suffix == ".csv" else _read_parquet(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         return None, [
             Problem(

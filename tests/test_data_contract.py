@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from data_schemas.columns import CLIENTS as CLIENT_COLUMNS
+from data_schemas.columns import THERAPISTS as THERAPIST_COLUMNS
+from data_schemas.parsing import cells_as_text, parse_table
 from data_schemas.problems import DataValidationError
 from data_schemas.records import ClientHistory
 from data_schemas.tables import load_clinic_data
@@ -78,6 +82,59 @@ def test_parquet_and_csv_give_the_same_tables(tmp_path: Path) -> None:
     from_parquet = load_clinic_data(parquet)
     for name in ("clients", "therapists", "sessions"):
         pd.testing.assert_frame_equal(getattr(from_csv, name), getattr(from_parquet, name))
+
+
+def test_typed_cells_read_as_their_csv_spelling() -> None:
+    """Parquet cells are parsed from their types, not through text; every type a clinic's
+    Parquet may hold gives the table and the problems its CSV spelling gives."""
+    typed = pd.DataFrame(
+        {
+            "client_id": pd.Series([101, 102, 103, 104, 105, 106]),
+            "therapist_id": ["t1"] * 6,
+            "intake_date": pd.to_datetime(
+                ["2024-01-05", "2024-01-06 10:30", None, "2024-01-08", "2024-01-09", "2024-01-10"],
+                format="ISO8601",
+            ),
+            "age_years": [34.0, 30.5, np.nan, np.inf, 40.0, 1e20],
+            "sex": pd.Series(["F", " M ", "", None, "X", "F"], dtype="string"),
+            "interpreter_used": [True, False, True, False, True, False],
+            "prior_episodes": pd.Series([0, None, 2, 3, -1, 5], dtype="Int64"),
+            "history_of_violence": pd.Series([0, 1, 2, 1, 0, 1], dtype="int8"),
+            "substance_misuse": pd.Series([True, None, False, True, False, True], dtype="boolean"),
+            "primary_problem": ["anxiety"] * 6,
+            "setting": ["outpatient"] * 6,
+            "episode_end_date": pd.to_datetime([None] * 6),
+            "episode_end_reason": pd.Series([None] * 6, dtype="string"),
+            "first_violence_date": pd.to_datetime([None] * 6),
+        }
+    )
+    as_text = typed.apply(cells_as_text)
+    assert as_text["age_years"].tolist()[:2] == ["34.0", "30.5"]
+    from_types, typed_problems = parse_table(typed, CLIENT_COLUMNS)
+    from_text, text_problems = parse_table(as_text, CLIENT_COLUMNS)
+    pd.testing.assert_frame_equal(from_types, from_text)
+    assert typed_problems == text_problems
+    unreadable = {(p.row, p.column, p.value) for p in typed_problems}
+    assert unreadable == {
+        (2, "intake_date", "2024-01-06 10:30:00"),
+        (2, "age_years", "30.5"),
+        (4, "age_years", "inf"),
+        (6, "age_years", "1e+20"),
+        (3, "history_of_violence", "2"),
+    }
+    therapists = pd.DataFrame(
+        {
+            "therapist_id": ["t1"],
+            "years_experience": pd.Series([5], dtype="int32"),
+            "profession": ["psychologist"],
+            "orientation": ["cbt"],
+            "caseload": pd.Series([20.0]),
+        }
+    )
+    from_types, problems = parse_table(therapists, THERAPIST_COLUMNS)
+    assert problems == []
+    assert from_types["years_experience"].tolist() == [5.0]
+    assert str(from_types["caseload"].dtype) == "Int64"
 
 
 def test_every_problem_is_reported_with_table_row_column_and_reason(tmp_path: Path) -> None:
