@@ -65,6 +65,17 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
 
 
+def unreadable_parquet(table: str, path: Path, error: Exception) -> Problem:
+    """The problem of a Parquet file that cannot be read (truncated, or not Parquet)."""
+    return Problem(
+        table,
+        None,
+        None,
+        None,
+        f"{path.name} is not a readable Parquet file: {type(error).__name__}",
+    )
+
+
 def table_source(folder: Path, name: str) -> Path:
     """The one file or dataset folder that holds table `name`: `<name>.csv`,
     `<name>.parquet` or `<name>/`, a partitioned Parquet dataset (as Spark or Dask write it).
@@ -116,15 +127,7 @@ def read_raw_table(folder: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, 
             )
         ]
     except (pa.ArrowException, OSError) as error:
-        return None, [
-            Problem(
-                spec.name,
-                None,
-                None,
-                None,
-                f"{path.name} is not a readable Parquet file: {type(error).__name__}",
-            )
-        ]
+        return None, [unreadable_parquet(spec.name, path, error)]
     if raw.empty:
         return None, [Problem(spec.name, None, None, None, f"{path.name} has no rows")]
     return raw, []

@@ -165,6 +165,32 @@ def test_a_partitioned_dataset_reads_as_the_plain_files_do(
     assert content_hash(copy) != content_hash(partitioned_cohort)
 
 
+def test_each_bucket_is_read_from_every_part_and_marker_files_are_skipped(
+    cluster: Client, partitioned_cohort: Path, small_cohort_dir: Path, tmp_path: Path
+) -> None:
+    """Buckets read from a partitioned dataset hold every client once, whole, with its rows
+    as one machine reads them; Spark's `_SUCCESS` is not a part; a truncated part is
+    reported by name, not raised from a worker."""
+    copy = tmp_path / "copy"
+    shutil.copytree(partitioned_cohort, copy)
+    (copy / "sessions" / "_SUCCESS").write_bytes(b"")
+    tables = load_bucketed(cluster, copy, n_buckets=3)
+    buckets = cluster.gather(tables.buckets)
+    plain = load_clinic_data(small_cohort_dir)
+    for name in ("clients", "sessions"):
+        gathered = pd.concat([getattr(bucket, name) for bucket in buckets]).sort_index()
+        pd.testing.assert_frame_equal(gathered, getattr(plain, name))
+    for bucket in buckets:
+        assert set(bucket.sessions["client_id"]) <= set(bucket.clients["client_id"])
+    last_part = sorted((copy / "sessions").glob("part.*"))[-1]
+    last_part.write_bytes(last_part.read_bytes()[:100])
+    with pytest.raises(DataValidationError) as caught:
+        load_bucketed(cluster, copy, n_buckets=3)
+    [problem] = caught.value.problems
+    assert problem.table == "sessions"
+    assert problem.reason == f"{last_part.name} is not a readable Parquet file: ArrowInvalid"
+
+
 def test_distributed_feature_values_equal_single_machine(
     fitted_both_ways: tuple[FittedModel, FittedModel],
 ) -> None:

@@ -86,7 +86,9 @@ def _next_link(bundle: Bundle) -> str | None:
     return next((link.url for link in bundle.link or [] if link.relation == "next"), None)
 
 
-class _Fetcher:
+class Fetcher:
+    """Reads from the EHR's FHIR server with the call's token, on this server only."""
+
     def __init__(self, server: FhirServer, client: httpx.AsyncClient) -> None:
         self.server = server
         self.client = client
@@ -152,16 +154,16 @@ class _Fetcher:
         return [Located(resource, where)]
 
     async def reference(self, reference: str) -> list[Located]:
+        """One referenced resource (the therapist, when the episode did not include it)."""
         url = reference if "://" in reference else self.server.url(reference)
         return await self.located(
             await self.get(url, "fhirServer.reference"), "fhirServer.reference"
         )
 
 
-async def gather(
-    request: CdsRequest, patient_id: str, server: FhirServer | None, client: httpx.AsyncClient
-) -> list[Located]:
-    """Every resource the prefetch templates ask for, from prefetch or the FHIR server."""
+async def gather(request: CdsRequest, patient_id: str, fetcher: Fetcher | None) -> list[Located]:
+    """Every resource the prefetch templates ask for, from prefetch or, with a `fetcher`,
+    the FHIR server."""
     prefetch = request.prefetch or {}
     found: list[Located] = []
     missing: list[str] = []
@@ -176,29 +178,21 @@ async def gather(
         if isinstance(resource, OperationOutcome):
             missing.append(key)
         elif isinstance(resource, Bundle):
-            if _next_link(resource) is not None and server is None:
+            if _next_link(resource) is not None and fetcher is None:
                 missing.append(key)
-            elif server is not None:
-                found += await _Fetcher(server, client).pages(resource, where)
+            elif fetcher is not None:
+                found += await fetcher.pages(resource, where)
             else:
                 found += entries(resource, where)
         else:
             found.append(Located(resource, where))
     if not missing:
         return found
-    if server is None:
+    if fetcher is None:
         raise PreconditionFailedError(
             f"prefetch lacks {', '.join(missing)} and no fhirServer with fhirAuthorization "
             "was given to read them from"
         )
-    fetcher = _Fetcher(server, client)
     for fetched in await asyncio.gather(*(fetcher.key(key, patient_id) for key in missing)):
         found += fetched
     return found
-
-
-async def fetch_reference(
-    server: FhirServer, client: httpx.AsyncClient, reference: str
-) -> list[Located]:
-    """One referenced resource (the therapist, when the episode did not include it)."""
-    return await _Fetcher(server, client).reference(reference)
