@@ -14,6 +14,7 @@ from service.audit.store import audit_trail_from
 from service.middleware import install_middleware
 from service.model.holder import ModelHolder
 from service.model.refresh import watch_champion
+from service.model.thread_trips import ThreadTrips
 from service.observability.logs import configure_logging
 from service.observability.metrics import ServiceMetrics
 from service.routes import (
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.authenticator = authenticator
     app.state.audit_trail = trail
     app.state.metrics = service_metrics
+    app.state.thread_trips = ThreadTrips()
 
     install_middleware(app, settings, trail=trail, holder=holder, metrics=service_metrics)
     install_handlers(app)

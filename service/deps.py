@@ -18,6 +18,7 @@ from service.ehr.cds.client_auth import CdsClient, cds_state
 from service.ehr.cds.hooks import CdsRequest, FeedbackRequest
 from service.ehr.cds.records import CdsRecords
 from service.model.holder import ModelHolder, ServedModel
+from service.model.thread_trips import ThreadTrips
 from service.observability.metrics import ServiceMetrics
 from service.reports.links import ReportLinks, report_links_from
 from service.settings import Settings
@@ -46,6 +47,10 @@ async def _request_id(request: Request) -> str:
 
 async def _audit_trail(request: Request) -> AuditTrail:
     return request.app.state.audit_trail
+
+
+async def _thread_trips(request: Request) -> ThreadTrips:
+    return request.app.state.thread_trips
 
 
 #: The id of a CDS service this service offers (others get 404).
@@ -106,6 +111,8 @@ CdsServiceClientDep = Annotated[CdsClient, Depends(_cds_service_client)]
 #: The CDS client calling `/cds-services/{service_id}/feedback`, proven likewise.
 CdsFeedbackClientDep = Annotated[CdsClient, Depends(_cds_feedback_client)]
 CdsRecordsDep = Annotated[CdsRecords, Depends(_cds_records)]
+#: Where a route runs its prediction: in the thread pool, one trip per turn of the loop.
+ThreadTripsDep = Annotated[ThreadTrips, Depends(_thread_trips)]
 #: One client's history as the request body, read strictly (document it with HISTORY_BODY_DOC).
 HistoryBody = Annotated[ClientHistory, Depends(strict_json(ClientHistory, every_field_typed=True))]
 HISTORY_BODY_DOC = openapi_body(

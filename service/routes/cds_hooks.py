@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from data_schemas.fhir import FhirInputError, NotEnrolledError
 from models.predictor import NotPredictableError
@@ -33,6 +32,7 @@ from service.deps import (
     RequestIdDep,
     ServiceId,
     SettingsDep,
+    ThreadTripsDep,
 )
 from service.ehr.cds.cards import risk_card
 from service.ehr.cds.catalog import SERVICES
@@ -121,6 +121,7 @@ async def call_service(
     settings: SettingsDep,
     request_id: RequestIdDep,
     audit: AuditNotesDep,
+    threads: ThreadTripsDep,
 ) -> CdsResponse | JSONResponse:
     _known(service_id)
     if call.hook != SERVICES[service_id].hook:
@@ -132,7 +133,7 @@ async def call_service(
     served = holder.get()
     try:
         source = await client_history(call, patient_id, settings.fhir_fetch_timeout_seconds)
-        answer = await run_in_threadpool(predict, served, source.history, request_id)
+        answer = await threads.run(predict, served, source.history, request_id)
     except PreconditionFailedError as error:
         return _outcome(412, str(error), code="not-found")
     except NotEnrolledError:

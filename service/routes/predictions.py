@@ -23,6 +23,7 @@ from service.deps import (
     RequestIdDep,
     ServedModelDep,
     SettingsDep,
+    ThreadTripsDep,
 )
 
 router = APIRouter(prefix="/v1", tags=["predictions"])
@@ -35,17 +36,18 @@ router = APIRouter(prefix="/v1", tags=["predictions"])
     summary="Dropout and violence risk for one client, with explanations",
     openapi_extra=HISTORY_BODY_DOC,
 )
-def create_prediction(
+async def create_prediction(
     history: HistoryBody,
     served: ServedModelDep,
     request_id: RequestIdDep,
     audit: AuditNotesDep,
+    threads: ThreadTripsDep,
     request: Request,
 ) -> Response:
     """Calibrated probabilities, bands, percentiles and exact SHAP explanations after the
     sessions given (the first five are used)."""
     try:
-        answer = predict(served, history, request_id)
+        answer = await threads.run(predict, served, history, request_id)
     except NotPredictableError as error:
         audit.add(history.client.client_id, model_version=served.version)
         return problem_response(
