@@ -25,7 +25,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
 from dask.delayed import Delayed
 from distributed import Client, Future
 
@@ -34,7 +34,6 @@ from data_schemas.ranges import OUTCOME_COLUMNS
 from data_schemas.tables import (
     ClinicTables,
     parse_and_check,
-    table_files,
     table_source,
     unreadable_parquet,
 )
@@ -94,32 +93,37 @@ def client_bucket(client_ids: pd.Series, n_buckets: int) -> pd.Series:
 BATCH_ROWS = 65_536
 
 
-def _parquet_parts(folder: Path, name: str) -> list[tuple[Path, int]]:
-    """The files of a Parquet table, each with the number of rows in the files before it
-    (from their footers; no data is read). Files named `_*` or `.*` (`_SUCCESS`,
-    `_metadata`, checksums) are not data, as Arrow's dataset reader also holds."""
-    parts, rows = [], 0
-    for path in table_files(folder, name):
-        if path.name.startswith(("_", ".")):
-            continue
+def _parquet_dataset(source: Path) -> ds.Dataset:
+    """A Parquet table as Arrow's dataset, as `pyarrow.parquet.read_table` reads it on one
+    machine: its files in the same order, hive partition folders (`site_id=s1/`) as columns,
+    files named `_*` or `.*` (`_SUCCESS`, checksums) skipped."""
+    return ds.dataset(source, format="parquet", partitioning="hive")
+
+
+def _parquet_parts(folder: Path, name: str) -> list[int]:
+    """The number of rows before each file of a Parquet table (from the files' footers; no
+    data is read). A file that cannot be read is reported here, by name."""
+    before, rows = [], 0
+    for fragment in _parquet_dataset(table_source(folder, name)).get_fragments():
         try:
-            count = pq.ParquetFile(path).metadata.num_rows
+            count = fragment.count_rows()
         except (pa.ArrowException, OSError) as error:
-            raise DataValidationError([unreadable_parquet(name, path, error)]) from None
-        parts.append((path, rows))
+            problem = unreadable_parquet(name, Path(fragment.path), error)
+            raise DataValidationError([problem]) from None
+        before.append(rows)
         rows += count
-    return parts
+    return before
 
 
-def _parquet_bucket(parts: list[tuple[Path, int]], bucket: int, n_buckets: int) -> pd.DataFrame:
+def _parquet_bucket(source: Path, before: list[int], bucket: int, n_buckets: int) -> pd.DataFrame:
     """The rows of a Parquet table whose client falls in `bucket` (all rows in bucket 0
     without a client_id column, which the contract then reports), numbered by their row in
     the source: the task holds its bucket and one batch, never the whole table."""
+    dataset = _parquet_dataset(source)
     frames = []
-    for path, rows_before in parts:
-        source, offset = pq.ParquetFile(path), rows_before
-        kept, rows = [], [np.empty(0, dtype=np.int64)]
-        for batch in source.iter_batches(batch_size=BATCH_ROWS):
+    for fragment, rows_before in zip(dataset.get_fragments(), before, strict=True):
+        kept, rows, offset = [], [np.empty(0, dtype=np.int64)], rows_before
+        for batch in fragment.to_batches(schema=dataset.schema, batch_size=BATCH_ROWS):
             if "client_id" in batch.schema.names:
                 ids = batch.column("client_id").to_pandas()
                 in_bucket = (client_bucket(ids, n_buckets) == bucket).to_numpy()
@@ -128,7 +132,7 @@ def _parquet_bucket(parts: list[tuple[Path, int]], bucket: int, n_buckets: int) 
             kept.append(batch.filter(pa.array(in_bucket)))
             rows.append(offset + 1 + np.flatnonzero(in_bucket))
             offset += batch.num_rows
-        table = pa.Table.from_batches(kept, schema=source.schema_arrow)
+        table = pa.Table.from_batches(kept, schema=dataset.schema)
         del kept
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
         frames.append(frame.assign(**{ROW: np.concatenate(rows)}))
@@ -140,8 +144,12 @@ def bucketed(folder: Path, name: str, n_buckets: int) -> list[Delayed]:
     its rows' numbers in the source (see the module's docstring for how)."""
     if table_source(folder, name).suffix == ".csv":
         return by_client(read_table(folder, name), n_buckets)
-    parts = _parquet_parts(folder, name)
-    return [dask.delayed(_parquet_bucket)(parts, bucket, n_buckets) for bucket in range(n_buckets)]
+    before = _parquet_parts(folder, name)
+    source = table_source(folder, name)
+    return [
+        dask.delayed(_parquet_bucket)(source, before, bucket, n_buckets)
+        for bucket in range(n_buckets)
+    ]
 
 
 def by_client(frame: dd.DataFrame, n_buckets: int) -> list[Delayed]:

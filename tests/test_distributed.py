@@ -191,6 +191,23 @@ def test_each_bucket_is_read_from_every_part_and_marker_files_are_skipped(
     assert problem.reason == f"{last_part.name} is not a readable Parquet file: ArrowInvalid"
 
 
+def test_hive_partition_folders_are_columns_on_both_paths(
+    cluster: Client, small_cohort_dir: Path, tmp_path: Path
+) -> None:
+    """`clients/setting=inpatient/...`: the partition folder's value is the column's, read
+    the same on a cluster as on one machine, never dropped."""
+    folder = tmp_path / "hive"
+    shutil.copytree(small_cohort_dir, folder)
+    clients = pd.read_parquet(folder / "clients.parquet")
+    (folder / "clients.parquet").unlink()
+    clients.to_parquet(folder / "clients", partition_cols=["setting"], index=False)
+    single = load_clinic_data(folder).clients
+    assert set(single["setting"]) == set(clients["setting"])
+    buckets = cluster.gather(load_bucketed(cluster, folder, n_buckets=3).buckets)
+    gathered = pd.concat([bucket.clients for bucket in buckets]).sort_index()
+    pd.testing.assert_frame_equal(gathered, single)
+
+
 def test_distributed_feature_values_equal_single_machine(
     fitted_both_ways: tuple[FittedModel, FittedModel],
 ) -> None:

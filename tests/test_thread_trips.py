@@ -27,18 +27,23 @@ async def ask(trips: ThreadTrips, number: int) -> tuple[str, int, str]:
     return await trips.run(who_asked, number)
 
 
-def test_calls_of_one_turn_share_one_trip_and_keep_their_own_results(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    trips_taken = []
+@pytest.fixture
+def trips_taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of calls in each trip to the thread pool, as they leave."""
+    taken: list[int] = []
     real_run = thread_trips.run_in_threadpool
 
     async def counted(function, *args):
-        trips_taken.append(len(args[0]))
+        taken.append(len(args[0]))
         return await real_run(function, *args)
 
     monkeypatch.setattr(thread_trips, "run_in_threadpool", counted)
+    return taken
 
+
+def test_calls_of_one_turn_share_one_trip_and_keep_their_own_results(
+    trips_taken: list[int],
+) -> None:
     async def main() -> list[object]:
         trips = ThreadTrips()
         return await asyncio.gather(*(ask(trips, n) for n in range(20)), return_exceptions=True)
@@ -56,16 +61,7 @@ def test_calls_of_one_turn_share_one_trip_and_keep_their_own_results(
         assert thread != threading.main_thread().name
 
 
-def test_calls_of_later_turns_take_later_trips(monkeypatch: pytest.MonkeyPatch) -> None:
-    trips_taken = []
-    real_run = thread_trips.run_in_threadpool
-
-    async def counted(function, *args):
-        trips_taken.append(len(args[0]))
-        return await real_run(function, *args)
-
-    monkeypatch.setattr(thread_trips, "run_in_threadpool", counted)
-
+def test_calls_of_later_turns_take_later_trips(trips_taken: list[int]) -> None:
     async def main() -> None:
         trips = ThreadTrips()
         for number in range(3):

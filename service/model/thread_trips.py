@@ -2,10 +2,11 @@
 
 A prediction runs in a worker thread so that a slow one cannot hold the event loop: the
 request timeout must still be able to answer. Sending each call to a thread on its own
-costs a thread switch and a hand-over of the GIL per request, which at 8 connections took
-as long as the prediction itself. Calls that arrive while the loop is busy with others are
-instead run one after the other in one thread. Each still runs alone, in its caller's own
-context (request id, logging), and its caller gets exactly its own result or exception.
+costs a thread switch and a hand-over of the GIL per request. Calls that arrive while the
+loop is busy with others are instead run one after the other in one thread: at 8
+connections the server's CPU per request fell by about a third (BENCHMARKS.md, F). Each
+still runs alone, in its caller's own context (request id, logging), and its caller gets
+exactly its own result or exception.
 """
 
 from __future__ import annotations
