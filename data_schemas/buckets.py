@@ -123,7 +123,12 @@ def _parquet_bucket(source: Path, before: list[int], bucket: int, n_buckets: int
     frames = []
     for fragment, rows_before in zip(dataset.get_fragments(), before, strict=True):
         kept, rows, offset = [], [np.empty(0, dtype=np.int64)], rows_before
-        for batch in fragment.to_batches(schema=dataset.schema, batch_size=BATCH_ROWS):
+        # One batch at a time: Arrow would otherwise read 16 ahead, a worker's memory for
+        # nothing when each batch is filtered as soon as it is read.
+        batches = fragment.to_batches(
+            schema=dataset.schema, batch_size=BATCH_ROWS, batch_readahead=0, use_threads=False
+        )
+        for batch in batches:
             if "client_id" in batch.schema.names:
                 ids = batch.column("client_id").to_pandas()
                 in_bucket = (client_bucket(ids, n_buckets) == bucket).to_numpy()
