@@ -7,7 +7,6 @@ list of known ids without the key.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -16,7 +15,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
@@ -27,7 +25,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.audit.notes import AuditedClient
 from service.db.base import Base
-from service.db.group_commit import GroupCommit
+from service.db.group_commit import GroupCommit, Row
 from service.db.schema import SchemaMismatchError, schema_problem, upgrade
 from service.security.key_files import load_or_create_key
 from service.settings import Settings
@@ -61,7 +59,7 @@ _INSERT = insert(AuditRecord)
 
 
 class AuditCall(TypedDict):
-    """What one call's audit record says (the keywords of `AuditTrail.submit`)."""
+    """What one call's audit record says (the keywords of `AuditTrail.write` and `commit`)."""
 
     request_id: str
     caller: str
@@ -180,13 +178,13 @@ class AuditTrail:
 
     def write(self, **call: Unpack[AuditCall]) -> None:
         """Commit the call's record(s); raises if the database cannot take them."""
-        self.submit(**call).result()
+        self.writer.submit(self._rows(**call)).result()
 
     async def commit(self, **call: Unpack[AuditCall]) -> None:
         """`write` for the event loop: awaits the commit without holding a thread."""
-        await asyncio.wrap_future(self.submit(**call))
+        await self.writer.commit(self._rows(**call))
 
-    def submit(
+    def _rows(
         self,
         *,
         request_id: str,
@@ -195,9 +193,8 @@ class AuditTrail:
         status: int,
         model_version: str | None,
         clients: Sequence[AuditedClient],
-    ) -> Future[None]:
-        """Hand the call's record(s) to the writer; the future completes once a transaction
-        holding them has committed, or fails with the database's error."""
+    ) -> list[Row]:
+        """The call's record(s) as rows for the writer."""
         now = dt.datetime.now(dt.UTC)
         common = {
             "recorded_at": now,
@@ -219,7 +216,7 @@ class AuditTrail:
             }
             for client in clients
         ] or [{**common, "model_version": model_version}]
-        return self.writer.submit([(_INSERT, row) for row in rows])
+        return [(_INSERT, row) for row in rows]
 
     def records(
         self,
