@@ -50,7 +50,7 @@ def _mean(values: np.ndarray, count: np.ndarray) -> np.ndarray:
 def _slope(values: np.ndarray, count: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """Least-squares slope against session number 1..k over the recorded cells."""
     recorded = ~np.isnan(values)
-    session = np.broadcast_to(np.arange(1.0, values.shape[1] + 1.0), values.shape)
+    session = np.arange(1.0, values.shape[1] + 1.0)  # broadcast against each row
     session_mean = _divide(np.where(recorded, session, 0.0).sum(axis=1), count)
     d_session = np.where(recorded, session - session_mean[:, None], 0.0)
     d_value = np.where(recorded, values - mean[:, None], 0.0)
@@ -152,4 +152,9 @@ def landmark_feature_matrix(
     }
     for j, name in enumerate(ATTRIBUTE_FEATURES):
         columns[name] = arrays.attributes[:, j]
-    return np.column_stack([columns[name] for name in FEATURE_NAMES])
+    # Filled column by column: for the API's one row, a tenth of what `np.column_stack`
+    # costs turning 35 vectors into 2-D arrays first.
+    matrix = np.empty((n, len(FEATURE_NAMES)))
+    for j, name in enumerate(FEATURE_NAMES):
+        matrix[:, j] = columns[name]
+    return matrix

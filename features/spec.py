@@ -59,7 +59,10 @@ class FeatureSpec:
 
     def direction(self, outcome: str) -> int:
         """+1 (never lowers the risk), -1 (never raises it) or 0 (left free)."""
-        return dict(self.directions).get(outcome, 0)
+        for name, sign in self.directions:  # at most one pair per outcome: no dict needed
+            if name == outcome:
+                return sign
+        return 0
 
     def evidence(
         self, outcome: str, value: float | None, contribution: float, typical: float | None

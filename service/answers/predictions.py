@@ -87,14 +87,15 @@ def _explanation(
     explanation costs a fraction of constructing its 35-odd contributions one by one.
     """
     contributions = outcome.contributions
-    order = np.argsort(-np.abs(contributions), kind="stable")
+    order = np.argsort(-np.abs(contributions), kind="stable").tolist()
+    # Python floats once for the whole row: indexing NumPy arrays per feature costs more.
+    phis, client_values = contributions.tolist(), values.tolist()
     rows = []
     for i in order:
         name = names[i]
         spec, described = _described(name)
-        value = float(values[i])
+        value, phi = client_values[i], phis[i]
         recorded = None if math.isnan(value) else value
-        phi = float(contributions[i])
         evidence = spec.evidence(outcome.outcome, recorded, phi, typical.get(name))
         rows.append(
             {
