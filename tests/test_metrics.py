@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from models.calibration import MarginCalibrator
+from training import resampling
 from training.intervals import (
     Estimate,
     estimates,
@@ -249,3 +250,18 @@ def test_bootstrap_sums_equal_one_float_matrix_product() -> None:
     expected = draws.counts.astype(float) @ per_cluster
     for found in (subgroup.sums(values[rows]), *subgroup.sums_of([values[rows]] * 2)):
         np.testing.assert_allclose(found, expected, rtol=1e-12, atol=1e-9)
+
+
+def test_rank_metrics_of_every_draw_do_not_depend_on_how_draws_are_blocked(
+    scored: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AUROC, AUPRC and ECE read row weights a block of draws at a time; each draw is its own
+    computation, so blocks of one draw give every figure bit for bit."""
+    y, p = scored
+    draws = ClusterDraws.draw(np.repeat(np.arange(len(y) // 3), 3), n_boot=7, seed=3)
+    ranked = ("auroc", "auprc", "ece")
+    blocked = per_draw(draws, y, p, ranked)
+    monkeypatch.setattr(resampling, "ROW_WEIGHT_CELLS", 1)
+    one_by_one = per_draw(draws, y, p, ranked)
+    for name in ranked:
+        np.testing.assert_array_equal(one_by_one[name], blocked[name])

@@ -25,7 +25,6 @@ from mlflow.models import infer_signature
 from models.predictor import AllianceRiskModel
 from models.pyfunc import AllianceRiskPyfunc
 from models.store import MODEL_NAME, StoreSettings, configure_mlflow
-from training import plots
 from training.boosting import BoosterParameters
 from training.fitting import FittedModel
 from training.model_card import markdown_to_html, render_model_card
@@ -96,6 +95,10 @@ def metrics_document(fitted: FittedModel) -> dict[str, Any]:
 
 
 def _write_artifacts(fitted: FittedModel, folder: Path, card: str) -> None:
+    # Imported where the figures are drawn: matplotlib and shap make a process ~100 MiB
+    # larger, and training's largest steps (booster, baselines, evaluation) come before.
+    from training import plots
+
     (folder / "evaluation").mkdir()
     (folder / "figures").mkdir()
     (folder / "evaluation" / "metrics.json").write_text(
