@@ -152,8 +152,8 @@ def landmark_feature_matrix(
     }
     for j, name in enumerate(ATTRIBUTE_FEATURES):
         columns[name] = arrays.attributes[:, j]
-    # Filled column by column: for the API's one row, a tenth of what `np.column_stack`
-    # costs turning 35 vectors into 2-D arrays first.
+    # Filled column by column: for the API's one row, cheaper than `np.column_stack`,
+    # which first turns each of the 35 vectors into a 2-D array.
     matrix = np.empty((n, len(FEATURE_NAMES)))
     for j, name in enumerate(FEATURE_NAMES):
         matrix[:, j] = columns[name]

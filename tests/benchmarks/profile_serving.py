@@ -9,7 +9,9 @@ The server runs as `side_by_side.py` runs it (API key, audit trail, one worker);
 call with full prefetch instead (as there, without the CDS client's JWT). py-spy
 samples only threads holding the GIL (`--gil`), so the shares are of the Python work per
 request, not of time spent waiting. Prints each function's inclusive share of the samples
-(every frame on a sampled stack counts once), the view that shows which layer to cut.
+(every frame on a sampled stack counts once), the view that shows which layer to cut;
+with `--threads`, first each kind of thread's share (the event loop's, the prediction's
+worker threads, the audit writer), then the functions per kind of thread.
 """
 
 from __future__ import annotations
@@ -32,19 +34,28 @@ from run_all import environment, example_bodies
 _LINE = re.compile(r":\d+\)$")
 
 
-def inclusive_shares(raw: Path) -> tuple[int, collections.Counter[str]]:
-    """Samples and, per function (name and file), the samples whose stack contains it."""
-    shares: collections.Counter[str] = collections.Counter()
+_THREAD = re.compile(r"^thread \(\d+\): ")
+
+
+def inclusive_shares(raw: Path) -> tuple[int, dict[str, collections.Counter[str]]]:
+    """Samples and, per kind of thread (one kind, "all", unless py-spy recorded threads)
+    and function (name and file), the samples whose stack contains it."""
+    shares: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
         total += int(count)
+        frames = stack.split(";")
+        thread = "all"
+        if _THREAD.match(frames[0]):
+            # "thread (1234): AnyIO worker thread": the kind, without the thread's number.
+            thread = _THREAD.sub("", frames.pop(0))
         # py-spy's raw frames read "function (path/file.py:line)"; the line is dropped.
-        functions = {_LINE.sub(")", frame) for frame in stack.split(";")}
+        functions = {_LINE.sub(")", frame) for frame in frames} | {"(thread total)"}
         for function in functions:
-            shares[function] += int(count)
+            shares[thread][function] += int(count)
     return total, shares
 
 
@@ -54,6 +65,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--path", default="/v1/predictions")
     parser.add_argument("--top", type=int, default=50)
+    parser.add_argument("--threads", action="store_true", help="Shares per kind of thread.")
     args = parser.parse_args()
     spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
     if spy is None:
@@ -74,6 +86,7 @@ def main() -> None:
         raw = Path(scratch) / "raw.txt"
         record = [spy, "record", "-p", str(ours.pid), "-r", "500", "-f", "raw", "--gil"]
         record += ["-o", str(raw), "-d", str(args.seconds + 2), "--nonblocking"]
+        record += ["--threads"] if args.threads else []
         sampler = subprocess.Popen(record, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         load = wrk(url, body, connections=8, seconds=args.seconds, headers=headers)
         sampler.wait()
@@ -83,8 +96,13 @@ def main() -> None:
         f"p99 {load.p99_ms:.1f} ms; {total} samples holding the GIL "
         f"({total / (500 * (args.seconds + 2)):.0%} of the time)"
     )
-    for function, count in shares.most_common(args.top):
-        print(f"{100 * count / total:5.1f}%  {function}")
+    by_share = sorted(shares.items(), key=lambda kind: -kind[1]["(thread total)"])
+    for thread, functions in by_share:
+        if args.threads:
+            print(f"\n{100 * functions['(thread total)'] / total:5.1f}%  thread: {thread}")
+        for function, count in functions.most_common(args.top):
+            if function != "(thread total)":
+                print(f"{100 * count / total:5.1f}%  {function}")
 
 
 if __name__ == "__main__":
