@@ -16,6 +16,16 @@ from training.promotion import promote
 from training.synthetic import SyntheticCohort, generate_cohort, write_cohort
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Forget a terminal width the test runner set (pytest-xdist's workers set `COLUMNS=80`).
+
+    The commands' rich consoles are made when their module is first imported and keep a
+    `COLUMNS` present then; without one they read it at each print, so a test's runner can
+    give its command a wide terminal (`env={"COLUMNS": ...}`) however the tests are run.
+    """
+    os.environ.pop("COLUMNS", None)
+
+
 @pytest.fixture(scope="session")
 def small_cohort() -> SyntheticCohort:
     """1,500 synthetic clients (seed 11) with outcomes and oracle risks."""
