@@ -71,7 +71,12 @@ def test_a_configured_api_key_is_let_in(client: TestClient) -> None:
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("key", ["ar_not-a-key", CLINIC_KEY[:-1], CLINIC_KEY + "x", ""])
+@pytest.mark.parametrize(
+    "key",
+    ["ar_not-a-key", CLINIC_KEY[:-1], CLINIC_KEY + "x", ""],
+    # Named, not shown: the key is made afresh in each test process.
+    ids=["unknown", "one-character-short", "one-character-long", "empty"],
+)
 def test_a_wrong_api_key_gets_401(client: TestClient, key: str) -> None:
     response = client.post("/v1/predictions", json=EXAMPLE_HISTORY, headers=key_header(key))
     assert response.status_code == 401
