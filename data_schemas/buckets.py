@@ -100,11 +100,11 @@ def _parquet_dataset(source: Path) -> ds.Dataset:
     return ds.dataset(source, format="parquet", partitioning="hive")
 
 
-def _parquet_parts(folder: Path, name: str) -> list[int]:
-    """The number of rows before each file of a Parquet table (from the files' footers; no
-    data is read). A file that cannot be read is reported here, by name."""
+def _parquet_parts(source: Path, name: str) -> list[int]:
+    """The number of rows before each file of Parquet table `name` (from the files'
+    footers; no data is read). A file that cannot be read is reported here, by name."""
     before, rows = [], 0
-    for fragment in _parquet_dataset(table_source(folder, name)).get_fragments():
+    for fragment in _parquet_dataset(source).get_fragments():
         try:
             count = fragment.count_rows()
         except (pa.ArrowException, OSError) as error:
@@ -147,10 +147,10 @@ def _parquet_bucket(source: Path, before: list[int], bucket: int, n_buckets: int
 def bucketed(folder: Path, name: str, n_buckets: int) -> list[Delayed]:
     """Table `name` in `n_buckets` buckets of whole clients, bucket i in element i, each with
     its rows' numbers in the source (see the module's docstring for how)."""
-    if table_source(folder, name).suffix == ".csv":
-        return by_client(read_table(folder, name), n_buckets)
-    before = _parquet_parts(folder, name)
     source = table_source(folder, name)
+    if source.suffix == ".csv":
+        return by_client(read_table(folder, name), n_buckets)
+    before = _parquet_parts(source, name)
     return [
         dask.delayed(_parquet_bucket)(source, before, bucket, n_buckets)
         for bucket in range(n_buckets)
