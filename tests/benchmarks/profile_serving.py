@@ -37,26 +37,27 @@ _LINE = re.compile(r":\d+\)$")
 _THREAD = re.compile(r"^thread \(\d+\): ")
 
 
-def inclusive_shares(raw: Path) -> tuple[int, dict[str, collections.Counter[str]]]:
-    """Samples and, per kind of thread (one kind, "all", unless py-spy recorded threads)
-    and function (name and file), the samples whose stack contains it."""
+def inclusive_shares(
+    raw: Path,
+) -> tuple[collections.Counter[str], dict[str, collections.Counter[str]]]:
+    """Samples per kind of thread (one kind, "all", unless py-spy recorded threads) and, per
+    kind and function (name and file), the samples whose stack contains it."""
+    samples: collections.Counter[str] = collections.Counter()
     shares: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-    total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
-        total += int(count)
         frames = stack.split(";")
         thread = "all"
         if _THREAD.match(frames[0]):
             # "thread (1234): AnyIO worker thread": the kind, without the thread's number.
             thread = _THREAD.sub("", frames.pop(0))
+        samples[thread] += int(count)
         # py-spy's raw frames read "function (path/file.py:line)"; the line is dropped.
-        functions = {_LINE.sub(")", frame) for frame in frames} | {"(thread total)"}
-        for function in functions:
+        for function in {_LINE.sub(")", frame) for frame in frames}:
             shares[thread][function] += int(count)
-    return total, shares
+    return samples, shares
 
 
 def main() -> None:
@@ -90,19 +91,18 @@ def main() -> None:
         sampler = subprocess.Popen(record, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         load = wrk(url, body, connections=8, seconds=args.seconds, headers=headers)
         sampler.wait()
-        total, shares = inclusive_shares(raw)
+        samples, shares = inclusive_shares(raw)
+    total = samples.total()
     print(
         f"c=8 for {args.seconds} s: {load.requests_per_second:.0f} req/s, "
         f"p99 {load.p99_ms:.1f} ms; {total} samples holding the GIL "
         f"({total / (500 * (args.seconds + 2)):.0%} of the time)"
     )
-    by_share = sorted(shares.items(), key=lambda kind: -kind[1]["(thread total)"])
-    for thread, functions in by_share:
+    for thread, thread_samples in samples.most_common():
         if args.threads:
-            print(f"\n{100 * functions['(thread total)'] / total:5.1f}%  thread: {thread}")
-        for function, count in functions.most_common(args.top):
-            if function != "(thread total)":
-                print(f"{100 * count / total:5.1f}%  {function}")
+            print(f"\n{100 * thread_samples / total:5.1f}%  thread: {thread}")
+        for function, count in shares[thread].most_common(args.top):
+            print(f"{100 * count / total:5.1f}%  {function}")
 
 
 if __name__ == "__main__":
