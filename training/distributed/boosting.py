@@ -58,14 +58,36 @@ def require_equal_threads(threads_by_worker: dict[str, int]) -> None:
         )
 
 
+#: Rows as LightGBM takes them: the predictors as one float64 matrix, and the labels.
+LightgbmRows = tuple[np.ndarray, np.ndarray]
+
+
+def lightgbm_rows(
+    frames: list[pd.DataFrame], masks: list[np.ndarray], names: list[str], label: str
+) -> LightgbmRows:
+    """The rows of `frames` that `masks` keep, in order, filled into the matrix one column
+    of one frame at a time: a frame of all the kept rows, then its matrix, held the
+    worker's training rows twice over in its largest step, the booster's fit."""
+    n_rows = sum(int(mask.sum()) for mask in masks)
+    matrix = np.empty((n_rows, len(names)), dtype=np.float64)
+    labels = np.empty(n_rows, dtype=np.float64)
+    start = 0
+    for frame, mask in zip(frames, masks, strict=True):
+        end = start + int(mask.sum())
+        for j, name in enumerate(names):
+            matrix[start:end, j] = frame[name].to_numpy(np.float64)[mask]
+        labels[start:end] = frame[label].to_numpy(np.float64)[mask]
+        start = end
+    return matrix, labels
+
+
 def _train_rank(
-    training: pd.DataFrame,
-    stopping: pd.DataFrame,
+    training: LightgbmRows,
+    stopping: LightgbmRows,
     held: HeldPort,
     *,
     params: dict[str, object],
     names: list[str],
-    label: str,
     parameters: BoosterParameters,
     return_model: bool,
 ) -> str | None:
@@ -74,11 +96,7 @@ def _train_rank(
     """
     held.release()  # LightGBM binds the port when training starts, just below
     booster = train_early_stopped(
-        params,
-        (training[names].to_numpy(np.float64), training[label].to_numpy(np.float64)),
-        (stopping[names].to_numpy(np.float64), stopping[label].to_numpy(np.float64)),
-        feature_names=names,
-        parameters=parameters,
+        params, training, stopping, feature_names=names, parameters=parameters
     )
     try:
         return (
@@ -99,7 +117,8 @@ def train_data_parallel(
     names: list[str],
 ) -> lgb.Booster:
     """A booster trained by the workers `training` names (worker address -> its rows),
-    each also given its copy of the early-stopping rows (`stopping`, same keys), under the
+    each also given its copy of the early-stopping rows (`stopping`, same keys), both as
+    `LightgbmRows`, under the
     registry's monotone constraints like a single machine's booster."""
     threads = client.nthreads()
     require_equal_threads(threads)
@@ -129,7 +148,6 @@ def train_data_parallel(
             held[worker],
             params={**params, "local_listen_port": ports[worker], "num_threads": threads[worker]},
             names=names,
-            label=f"label_{outcome}",
             parameters=parameters,
             return_model=rank == 0,
             workers=[worker],

@@ -38,7 +38,7 @@ from features.therapist_history import (
 from models.outcome import OutcomeModel
 from training.boosting import BoosterParameters, early_stopping_clients
 from training.characteristics import baseline_characteristics
-from training.distributed.boosting import train_data_parallel
+from training.distributed.boosting import LightgbmRows, lightgbm_rows, train_data_parallel
 from training.distributed.held_out import (
     calibration_margins,
     fitted_baselines,
@@ -154,9 +154,13 @@ def _bucket_flow(rows: pd.DataFrame) -> pd.DataFrame:
     return flow_counts(rows[["client_id", "part", "landmark", *statuses]].rename(columns=statuses))
 
 
-def _training_rows(rows: pd.DataFrame, outcome: str, stop: frozenset[str]) -> pd.DataFrame:
+def _training_mask(rows: pd.DataFrame, outcome: str, stop: frozenset[str]) -> np.ndarray:
     keep = (rows["part"] == "train") & rows[f"label_{outcome}"].notna()
-    return rows[keep & ~rows["client_id"].isin(stop)]
+    return (keep & ~rows["client_id"].isin(stop)).to_numpy()
+
+
+def _training_rows(rows: pd.DataFrame, outcome: str, stop: frozenset[str]) -> pd.DataFrame:
+    return rows[_training_mask(rows, outcome, stop)]
 
 
 def _labelled_rows_of(rows: pd.DataFrame, outcome: str, clients: frozenset[str]) -> pd.DataFrame:
@@ -170,13 +174,18 @@ def _labelled_training(rows: pd.DataFrame, outcome: str) -> tuple[np.ndarray, in
     return np.unique(kept), len(kept)
 
 
-def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(parts)
+def _worker_rows(
+    parts: list[pd.DataFrame], outcome: str, stop: frozenset[str], names: list[str]
+) -> LightgbmRows:
+    """One worker's training rows for an outcome: all its buckets in one matrix."""
+    masks = [_training_mask(part, outcome, stop) for part in parts]
+    return lightgbm_rows(parts, masks, names, f"label_{outcome}")
 
 
-def _worker_rows(parts: list[pd.DataFrame], outcome: str, stop: frozenset[str]) -> pd.DataFrame:
-    """One worker's training rows for an outcome: all its buckets in one partition."""
-    return pd.concat([_training_rows(part, outcome, stop) for part in parts])
+def _stopping_rows(parts: list[pd.DataFrame], outcome: str, names: list[str]) -> LightgbmRows:
+    """The early-stopping rows of every bucket (already selected) in one matrix."""
+    masks = [np.ones(len(part), dtype=bool) for part in parts]
+    return lightgbm_rows(parts, masks, names, f"label_{outcome}")
 
 
 def _fit_distributed_booster(
@@ -197,6 +206,7 @@ def _fit_distributed_booster(
             row_parts[i :: len(workers)],
             outcome,
             stop,
+            names,
             workers=[worker],
             allow_other_workers=True,
         )
@@ -207,7 +217,9 @@ def _fit_distributed_booster(
     # copy per worker, never through the driver).
     stop_parts = client.map(_labelled_rows_of, row_parts, outcome=outcome, clients=stop)
     stopping = {
-        worker: client.submit(_concat, stop_parts, workers=[worker], pure=False)
+        worker: client.submit(
+            _stopping_rows, stop_parts, outcome, names, workers=[worker], pure=False
+        )
         for worker in training
     }
     return train_data_parallel(
