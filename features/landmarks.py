@@ -208,23 +208,27 @@ class LandmarkFeatureBuilder(TransformerMixin, BaseEstimator):
         return _kept_positions(tuple(self.exclude))
 
     def _frame(self, arrays: ClientArrays, rates: np.ndarray) -> pd.DataFrame:
-        blocks, client_rows, landmarks = [], [], []
-        for k in sorted(self.landmarks):
-            rows = np.flatnonzero(arrays.n_sessions >= k)
-            blocks.append(
-                landmark_feature_matrix(arrays.take(rows), rates[rows], k, self.alliance_norms_)[
-                    :, self._kept
-                ]
-            )
-            client_rows.append(rows)
-            landmarks.append(np.full(len(rows), k, dtype=np.int64))
-        row, landmark = np.concatenate(client_rows), np.concatenate(landmarks)
+        # Each landmark's block is written straight to its rows' places in the output, in
+        # the column-major layout pandas keeps: stacking the blocks, ordering the stack and
+        # letting pandas copy it held the rows three times over.
+        ks = sorted(self.landmarks)
+        client_rows = [np.flatnonzero(arrays.n_sessions >= k) for k in ks]
+        row = np.concatenate(client_rows)
+        landmark = np.repeat(np.array(ks, dtype=np.int64), [len(rows) for rows in client_rows])
         order = np.lexsort((landmark, row))
+        place = np.empty_like(order)
+        place[order] = np.arange(len(order))
+        columns = list(self.get_feature_names_out())
+        values = np.empty((len(order), len(columns)), dtype=np.float64, order="F")
+        start = 0
+        for k, rows in zip(ks, client_rows, strict=True):
+            block = landmark_feature_matrix(arrays.take(rows), rates[rows], k, self.alliance_norms_)
+            values[place[start : start + len(rows)]] = block[:, self._kept]
+            start += len(rows)
         index = pd.MultiIndex.from_arrays(
             [arrays.client_ids[row[order]], landmark[order]], names=["client_id", "landmark"]
         )
-        columns = list(self.get_feature_names_out())
-        return pd.DataFrame(np.vstack(blocks)[order], index=index, columns=columns)
+        return pd.DataFrame(values, index=index, columns=columns, copy=False)
 
 
 @lru_cache(maxsize=32)

@@ -133,6 +133,7 @@ def _bucket_rows(
         )
     held_out = builder.transform(subset(tables, frozenset(ids[part != "train"])))
     frame = pd.concat([train_rows, held_out])
+    del train_rows, held_out  # the bucket's rows are held once from here, not twice
     labels = landmark_labels(tables, frame.index, definitions).add_prefix("label_")
     flat = pd.concat([frame, labels], axis=1).reset_index(level="landmark", drop=True)
     flat = flat.reset_index()
