@@ -117,18 +117,19 @@ def test_commits_awaited_on_the_event_loop_share_groups_and_the_writer_stops(
     assert not writer.is_alive()
 
 
-def test_cards_and_audit_records_share_the_databases_one_writer(tmp_path: Path) -> None:
-    """The CDS service records its cards through the audit trail's writer (they share the
-    database): awaited together, both kinds of row are committed when the calls return,
-    and a card's row carries its retention."""
+def test_cards_are_committed_with_their_calls_audit_records(tmp_path: Path) -> None:
+    """The CDS service's card rows travel with their calls' audit records: awaited
+    together, both kinds of row are committed when the calls return, and a card's row
+    carries its retention."""
     trail = AuditTrail(f"sqlite:///{tmp_path / 'audit.db'}", b"k" * 32)
-    records = CdsRecords(trail.writer, retention_days=2)
+    records = CdsRecords(trail.engine, retention_days=2)
+
+    async def one_call(n: int) -> None:
+        card = await records.issued_row(f"card-{n}", "alliance-risk-patient-view")
+        await trail.commit(**call(n), along=[card])
 
     async def calls() -> None:
-        await asyncio.gather(
-            *(trail.commit(**call(n)) for n in range(20)),
-            *(records.issued(f"card-{n}", "alliance-risk-patient-view") for n in range(20)),
-        )
+        await asyncio.gather(*(one_call(n) for n in range(20)))
 
     asyncio.run(calls())
     with Session(trail.engine) as session:

@@ -43,13 +43,13 @@ from cds_support import (
     unsigned_token,
 )
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from data_schemas.fhir import codes
 from models.predictor import SYNTHETIC_DATA_NOTICE
 from service.app import create_app
-from service.ehr.cds.records import FeedbackRecord
+from service.ehr.cds.records import FeedbackRecord, IssuedCard
 from training.pipeline import TrainingOutcome
 
 
@@ -397,6 +397,27 @@ def test_feedback_is_accepted_and_recorded(cds: TestClient, keys: dict[str, Sign
     assert (record.card, record.outcome, record.known_card) == (card["uuid"], "overridden", True)
     assert record.override_reason == "https://example.org/reasons|already-known"
     assert all("free text" not in str(value) for value in vars(record).values())
+
+
+def test_a_card_whose_record_cannot_be_committed_is_not_released(
+    cds: TestClient, keys: dict[str, SigningKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card's record travels with the call's audit record: when that transaction fails,
+    the caller gets 503, no card, and no card is recorded."""
+
+    def issued_cards() -> int:
+        with Session(cds.app.state.audit_trail.engine) as session:
+            return session.scalar(select(func.count()).select_from(IssuedCard))
+
+    async def broken(rows: object) -> None:
+        raise OSError("disk full")
+
+    before = issued_cards()
+    monkeypatch.setattr(cds.app.state.audit_trail.writer, "commit", broken)
+    response = call_service(cds, keys, hook_call(full_prefetch()))
+    assert response.status_code == 503
+    assert "cards" not in response.json()
+    assert issued_cards() == before
 
 
 def test_feedback_needs_a_valid_token_and_valid_content(

@@ -3,7 +3,10 @@
 A route that takes or returns client data asks for `AuditNotesDep` (in `service.deps`) and
 adds each client it answered for; the audit middleware turns the notes into records when
 the response starts. A call that fails before the route runs (401, 422, 429) still gets
-one record, without a client.
+one record, without a client. A route may also hand over rows of its own that must be
+committed before its answer goes out (the CDS service's record of a card): they share the
+audit record's transaction, so the call waits for one commit, and a failed commit
+withholds the answer and leaves neither.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
+
+from service.db.group_commit import Row
 
 if TYPE_CHECKING:
     from service.answers.schemas import PredictionResponse
@@ -37,6 +42,8 @@ class AuditNotes:
 
     endpoint: str
     clients: list[AuditedClient] = field(default_factory=list)
+    #: Rows committed in the audit record's transaction, before the response starts.
+    rows: list[Row] = field(default_factory=list)
 
     def add(
         self,

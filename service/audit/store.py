@@ -180,9 +180,10 @@ class AuditTrail:
         """Commit the call's record(s); raises if the database cannot take them."""
         self.writer.submit(self._rows(**call)).result()
 
-    async def commit(self, **call: Unpack[AuditCall]) -> None:
-        """`write` for the event loop: awaits the commit without holding a thread."""
-        await self.writer.commit(self._rows(**call))
+    async def commit(self, *, along: Sequence[Row] = (), **call: Unpack[AuditCall]) -> None:
+        """`write` for the event loop: awaits the commit without holding a thread. Rows
+        `along` (other tables of this database) are committed in the same transaction."""
+        await self.writer.commit([*self._rows(**call), *along])
 
     def _rows(
         self,

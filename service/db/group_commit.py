@@ -4,9 +4,8 @@ With `synchronous=FULL` every commit waits for the disk, and SQLite lets one wri
 time, so a commit per call would queue the calls behind each other's fsync. Here calls hand
 their rows to a writer thread; rows that arrive while a commit runs share the next one, so
 concurrent calls pay for one fsync between them, and each caller still learns only once a
-transaction holding its own rows has committed (or that it failed). The audit trail and the
-CDS service's card records share one database and one writer, so the cards and audit
-records of concurrent calls share commits too.
+transaction holding its own rows has committed (or that it failed). The audit trail owns
+the writer; the CDS service's record of a card travels with its call's audit record.
 """
 
 from __future__ import annotations

@@ -82,4 +82,5 @@ class AuditMiddleware:
             status=status,
             model_version=self.holder.get().version if self.holder.ready else None,
             clients=notes.clients,
+            along=notes.rows,
         )

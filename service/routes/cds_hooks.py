@@ -155,7 +155,7 @@ async def call_service(
         link_minutes=settings.report_link_minutes,
     )
     if card.uuid:
-        await records.issued(card.uuid, service_id)
+        audit.rows.append(await records.issued_row(card.uuid, service_id))
     audit.add_prediction(source.history.client.client_id, answer)
     return CdsResponse(cards=[card])
 

@@ -141,7 +141,7 @@ def cds_state(request: Request) -> CdsState:
                 trail = request.app.state.audit_trail
                 state = CdsState(
                     CdsAuthenticator(settings, trail.engine),
-                    CdsRecords(trail.writer, retention_days=settings.cds_retention_days),
+                    CdsRecords(trail.engine, retention_days=settings.cds_retention_days),
                 )
                 request.app.state.cds = state
     return state

@@ -13,12 +13,13 @@ import datetime as dt
 import logging
 
 from sqlalchemy import Boolean, DateTime, Integer, String, Text, insert, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from starlette.concurrency import run_in_threadpool
 
 from service.db.base import Base
 from service.db.expiry import PeriodicPurge
-from service.db.group_commit import GroupCommit
+from service.db.group_commit import Row
 from service.ehr.cds.hooks import Feedback
 
 logger = logging.getLogger("alliance_risk.cds")
@@ -57,18 +58,19 @@ _ISSUE = insert(IssuedCard)
 class CdsRecords:
     """Issued card uuids (to tell feedback on our cards from stray ones) and feedback."""
 
-    def __init__(self, writer: GroupCommit, *, retention_days: float) -> None:
-        """`writer` is the database's writer (the audit trail's: they share the database)."""
-        self.writer = writer
-        self.engine = writer.engine
+    def __init__(self, engine: Engine, *, retention_days: float) -> None:
+        """`engine` is the audit trail's: cards are committed with the calls' audit records."""
+        self.engine = engine
         self.retention = dt.timedelta(days=retention_days)
         self._purge_expired = PeriodicPurge(
             self.engine, [IssuedCard, FeedbackRecord], every_seconds=PURGE_EVERY_SECONDS
         )
 
-    async def issued(self, card_uuid: str, service_id: str) -> None:
-        """Record a card before it goes out; returns once committed, in the same
-        transaction as the cards and audit records of the calls answered meanwhile."""
+    async def issued_row(self, card_uuid: str, service_id: str) -> Row:
+        """The row recording a card, for the call's audit record to take along
+        (`AuditNotes.rows`): the card goes out only once both are committed, in one
+        transaction, so the call waits for one commit instead of two in turn. Expired
+        cards and feedback are deleted first when it is time."""
         if self._purge_expired.due():
             await run_in_threadpool(self._purge_expired)
         now = dt.datetime.now(dt.UTC)
@@ -78,7 +80,7 @@ class CdsRecords:
             "issued_at": now,
             "expires_at": now + self.retention,
         }
-        await self.writer.commit([(_ISSUE, row)])
+        return (_ISSUE, row)
 
     def record(self, service_id: str, item: Feedback) -> None:
         reason = item.override_reason.reason if item.override_reason else None
