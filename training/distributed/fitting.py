@@ -160,8 +160,10 @@ def _training_mask(rows: pd.DataFrame, outcome: str, stop: frozenset[str]) -> np
     return (keep & ~rows["client_id"].isin(stop)).to_numpy()
 
 
-def _training_rows(rows: pd.DataFrame, outcome: str, stop: frozenset[str]) -> pd.DataFrame:
-    return rows[_training_mask(rows, outcome, stop)]
+def _baseline_rows(rows: pd.DataFrame, outcome: str, names: list[str]) -> pd.DataFrame:
+    """A bucket's labelled training rows with only what the baselines read, their
+    predictors and label: selecting the rows with every column first copied them whole."""
+    return rows.loc[_training_mask(rows, outcome, frozenset()), [*names, f"label_{outcome}"]]
 
 
 def _labelled_rows_of(rows: pd.DataFrame, outcome: str, clients: frozenset[str]) -> pd.DataFrame:
@@ -322,7 +324,9 @@ def fit_and_evaluate_on_cluster(
             calibration["y"].to_numpy(),
             calibration["landmark"].to_numpy(),
         )
-        train = rows.map_partitions(_training_rows, outcome, frozenset(), meta=rows._meta)
+        train = rows.map_partitions(
+            _baseline_rows, outcome, names, meta=rows._meta[[*names, f"label_{outcome}"]]
+        )
         baselines = fitted_baselines(client, train, outcome, names, n_train_rows, seed)
         outcome_models[outcome] = model
         evaluations[outcome] = evaluate_scored(

@@ -46,16 +46,17 @@ def fitted_baselines(
     client: Client, train: dd.DataFrame, outcome: str, names: list[str], n_rows: int, seed: int
 ) -> dict[str, Pipeline]:
     """The comparison baselines, fitted on the driver on the `n_rows` labelled training rows
-    `train` (a seeded sample of `BASELINE_ROWS` when there are more).
+    `train`, their predictors `names` and label only (a seeded sample of `BASELINE_ROWS`
+    when there are more).
 
-    Only the predictors and the label travel, and the sample's frame is let go before the
-    pipelines copy its matrix: the fit is the driver's largest step.
+    The sample's frame is let go before the pipelines copy its matrix: the fit is the
+    driver's largest step.
     """
     if n_rows > BASELINE_ROWS:
         train = train.sample(frac=BASELINE_ROWS / n_rows, random_state=seed)
-    label = f"label_{outcome}"
-    sample = client.compute(train[[*names, label]]).result()
-    matrix, y = sample[names].to_numpy(np.float64), sample[label].to_numpy(np.float64)
+    sample = client.compute(train).result()
+    matrix = sample[names].to_numpy(np.float64)
+    y = sample[f"label_{outcome}"].to_numpy(np.float64)
     del sample
     return fit_baselines(matrix, y, names)
 
