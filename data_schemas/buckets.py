@@ -51,6 +51,15 @@ class BucketedTables:
     therapists: pd.DataFrame
     n_buckets: int
 
+    def release(self) -> None:
+        """Let the workers drop the buckets once the tasks already given them are done.
+
+        Training reads a bucket's tables only to build its rows; held to the end, they
+        took a third of each worker's memory through every later step. The list of
+        futures is emptied: the tables cannot be read through this object again.
+        """
+        self.buckets.clear()
+
 
 def read_table(folder: Path, name: str) -> dd.DataFrame:
     """Table `name` as a Dask DataFrame with its 1-based row in the source: text cells from

@@ -255,7 +255,8 @@ def fit_and_evaluate_on_cluster(
     """Build the predictor from bucketed tables on the cluster and evaluate it on test clients.
 
     `definitions` default to the latest date in the data and the whole episode; the other
-    options are `training.fitting.fit_and_evaluate`'s.
+    options are `training.fitting.fit_and_evaluate`'s. The tables are used up: once the
+    tasks that read them are given out, they are released (`BucketedTables.release`).
     """
     parameters = parameters or {}
     definitions = definitions or OutcomeDefinitions(as_of=latest_date_on_cluster(client, tables))
@@ -293,6 +294,11 @@ def fit_and_evaluate_on_cluster(
         counts,
         definitions,
     )
+    instruments = client.submit(
+        _sum_instruments, client.map(_rated_instruments, tables.buckets, roles=roles_on_workers)
+    )
+    # Nothing reads the tables after this: each bucket's go once its rows are built.
+    tables.release()
     flow = participant_flow(
         client.submit(add_counts, client.map(_bucket_flow, row_parts)).result(), split.sizes()
     )
@@ -342,9 +348,7 @@ def fit_and_evaluate_on_cluster(
             subgroup_min_events=subgroup_min_events,
         )
 
-    instruments = client.submit(
-        _sum_instruments, client.map(_rated_instruments, tables.buckets, roles=roles_on_workers)
-    ).result()
+    instrument_counts = instruments.result()
     return assemble(
         builder,
         outcome_models,
@@ -354,7 +358,7 @@ def fit_and_evaluate_on_cluster(
         synthetic=synthetic,
         training_summary={**(training_summary or {}), "dask_buckets": tables.n_buckets},
         instrument_shares={
-            str(code): float(n / instruments.sum()) for code, n in instruments.items()
+            str(code): float(n / instrument_counts.sum()) for code, n in instrument_counts.items()
         },
         definitions=definitions,
         flow=flow,
