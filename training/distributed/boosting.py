@@ -118,8 +118,8 @@ def train_data_parallel(
 ) -> lgb.Booster:
     """A booster trained by the workers `training` names (worker address -> its rows),
     each also given its copy of the early-stopping rows (`stopping`, same keys), both as
-    `LightgbmRows`, under the
-    registry's monotone constraints like a single machine's booster."""
+    `LightgbmRows`, under the registry's monotone constraints like a single machine's
+    booster."""
     threads = client.nthreads()
     require_equal_threads(threads)
     workers = list(training)

@@ -297,7 +297,7 @@ def fit_and_evaluate_on_cluster(
     instruments = client.submit(
         _sum_instruments, client.map(_rated_instruments, tables.buckets, roles=roles_on_workers)
     )
-    # Nothing reads the tables after this: each bucket's go once its rows are built.
+    # Nothing else reads the tables: each bucket's go once its rows and counts are built.
     tables.release()
     flow = participant_flow(
         client.submit(add_counts, client.map(_bucket_flow, row_parts)).result(), split.sizes()

@@ -176,8 +176,8 @@ def _test_probabilities(rows: pd.DataFrame, model: AllianceRiskModel) -> dict[st
     matrix = rows.loc[test, list(model.feature_names)].to_numpy(np.float64)
     landmarks = rows["landmark"].to_numpy()[test]
     return {
-        outcome: scored.score(matrix, landmarks).probability
-        for outcome, scored in model.outcomes.items()
+        outcome: outcome_model.score(matrix, landmarks).probability
+        for outcome, outcome_model in model.outcomes.items()
     }
 
 
