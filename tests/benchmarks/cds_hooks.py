@@ -85,7 +85,7 @@ def main() -> None:
                 connections=connections,
                 seconds=args.seconds,
             )
-            # The server's CPU per call: what a call costs, whatever else the machine runs.
+            # The server's CPU per call moves less with other load than its latency does.
             cpu_ms = (cpu_seconds(process.pid) - before) / max(result.requests, 1) * 1000
             rows.append((connections, result, cpu_ms))
     loads.append(load_average())
