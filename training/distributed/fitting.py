@@ -166,8 +166,13 @@ def _baseline_rows(rows: pd.DataFrame, outcome: str, names: list[str]) -> pd.Dat
     return rows.loc[_training_mask(rows, outcome, frozenset()), [*names, f"label_{outcome}"]]
 
 
-def _labelled_rows_of(rows: pd.DataFrame, outcome: str, clients: frozenset[str]) -> pd.DataFrame:
-    return rows[rows["client_id"].isin(clients) & rows[f"label_{outcome}"].notna()]
+def _stopping_part(
+    rows: pd.DataFrame, outcome: str, clients: frozenset[str], names: list[str]
+) -> LightgbmRows:
+    """A bucket's labelled rows of the early-stopping clients, as LightGBM takes them: only
+    their predictors and labels travel to the workers that train."""
+    keep = (rows["client_id"].isin(clients) & rows[f"label_{outcome}"].notna()).to_numpy()
+    return lightgbm_rows([rows], [keep], names, f"label_{outcome}")
 
 
 def _labelled_training(rows: pd.DataFrame, outcome: str) -> tuple[np.ndarray, int]:
@@ -185,10 +190,9 @@ def _worker_rows(
     return lightgbm_rows(parts, masks, names, f"label_{outcome}")
 
 
-def _stopping_rows(parts: list[pd.DataFrame], outcome: str, names: list[str]) -> LightgbmRows:
-    """The early-stopping rows of every bucket (already selected) in one matrix."""
-    masks = [np.ones(len(part), dtype=bool) for part in parts]
-    return lightgbm_rows(parts, masks, names, f"label_{outcome}")
+def _stopping_rows(parts: list[LightgbmRows]) -> LightgbmRows:
+    """The early-stopping rows of every bucket in one matrix, bucket after bucket."""
+    return np.concatenate([matrix for matrix, _ in parts]), np.concatenate([y for _, y in parts])
 
 
 def _fit_distributed_booster(
@@ -218,11 +222,9 @@ def _fit_distributed_booster(
     }
     # Each worker gathers the early-stopping rows from the buckets itself (not pure: one
     # copy per worker, never through the driver).
-    stop_parts = client.map(_labelled_rows_of, row_parts, outcome=outcome, clients=stop)
+    stop_parts = client.map(_stopping_part, row_parts, outcome=outcome, clients=stop, names=names)
     stopping = {
-        worker: client.submit(
-            _stopping_rows, stop_parts, outcome, names, workers=[worker], pure=False
-        )
+        worker: client.submit(_stopping_rows, stop_parts, workers=[worker], pure=False)
         for worker in training
     }
     return train_data_parallel(
